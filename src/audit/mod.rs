@@ -1,0 +1,111 @@
+//! Audit events: typed, one JSON line each, on stdout by default (tracing logs go to stderr, so
+//! shippers can split the two) or appended to a file. Never a secret, token or assertion body.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+
+/// Something the bridge decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    LoginStarted {
+        client_id: String,
+    },
+    LoginRouted {
+        connection: String,
+        domain: String,
+    },
+    LoginSucceeded {
+        connection: String,
+        sub: String,
+        email: String,
+        groups: Vec<String>,
+    },
+    LoginRefused {
+        connection: Option<String>,
+        reason: String,
+        detail: String,
+    },
+    TokenIssued {
+        client_id: String,
+        sub: String,
+    },
+    TokenRefused {
+        client_id: Option<String>,
+        error: String,
+    },
+    CodeReplayRevoked {
+        client_id: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    correlation_id: &'a str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+pub trait Sink: Send + Sync + 'static {
+    fn record(&self, correlation_id: &str, event: &Event);
+}
+
+pub type SharedSink = Arc<dyn Sink>;
+
+/// JSON lines to any writer (stdout, a file).
+pub struct JsonLines {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl JsonLines {
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            out: Mutex::new(out),
+        }
+    }
+
+    pub fn stdout() -> Self {
+        Self::new(Box::new(std::io::stdout()))
+    }
+}
+
+impl Sink for JsonLines {
+    fn record(&self, correlation_id: &str, event: &Event) {
+        let line = Line {
+            time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            correlation_id,
+            event,
+        };
+        let Ok(mut text) = serde_json::to_string(&line) else {
+            return;
+        };
+        text.push('\n');
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            tracing::error!(correlation_id, "audit sink write failed");
+        }
+    }
+}
+
+/// Keeps events in memory; for tests.
+#[derive(Default)]
+pub struct MemorySink {
+    pub events: Mutex<Vec<(String, Event)>>,
+}
+
+impl Sink for MemorySink {
+    fn record(&self, correlation_id: &str, event: &Event) {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((correlation_id.to_owned(), event.clone()));
+    }
+}

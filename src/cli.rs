@@ -1,0 +1,176 @@
+//! The command line: small subcommands whose doc comments are the help. The only place that
+//! reads the environment.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::audit::{JsonLines, SharedSink};
+use crate::clock::SystemClock;
+use crate::config::{self, RuntimeConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "sso-bridge",
+    version,
+    about = "SAML/OIDC single sign-on bridge for self-hosted Langfuse"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge.
+    Serve {
+        /// Path to the TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Parse and validate a configuration; print warnings; exit non-zero on an error.
+    Check {
+        /// Path to the TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Signing-key tools.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new RSA-2048 signing key (PEM, mode 0600); never overwrites.
+    Generate {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Keys {
+            command: KeysCommand::Generate { out },
+        } => match crate::app::write_new_key(&out) {
+            Ok(()) => {
+                eprintln!("wrote {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("{e:#}")),
+        },
+        Command::Serve { config } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+            };
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}")),
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("SSO_BRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn load(path: &std::path::Path) -> Result<RuntimeConfig, String> {
+    config::load(path, &env_lookup).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    for lint in &cfg.lints {
+        eprintln!("warning: {}: {}", lint.key, lint.message);
+    }
+    println!(
+        "ok: {} client(s), {} connection(s), store: {}",
+        cfg.clients.len(),
+        cfg.connections.len(),
+        if cfg.redis.is_some() {
+            "redis"
+        } else {
+            "embedded memory (one instance only)"
+        }
+    );
+    ExitCode::SUCCESS
+}
+
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let cfg = Arc::new(load(&path).map_err(anyhow::Error::msg)?);
+    for lint in &cfg.lints {
+        tracing::warn!(key = %lint.key, "{}", lint.message);
+    }
+    let audit: SharedSink = match &cfg.audit_file {
+        Some(p) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| anyhow::anyhow!("audit.file: cannot open {}: {e}", p.display()))?;
+            Arc::new(JsonLines::new(Box::new(f)))
+        }
+        None => Arc::new(JsonLines::stdout()),
+    };
+    let state = crate::app::build_state(cfg.clone(), Arc::new(SystemClock), audit).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen: cannot bind {}: {e}", cfg.listen))?;
+    tracing::info!(
+        listen = %cfg.listen,
+        issuer = %cfg.public_url,
+        store = if cfg.redis.is_some() { "redis" } else { "memory" },
+        connections = cfg.connections.len(),
+        "sso-bridge ready"
+    );
+    crate::app::serve(listener, state, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

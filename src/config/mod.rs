@@ -1,0 +1,417 @@
+//! Configuration: the strict TOML model (`model`), and its resolution into a checked
+//! `RuntimeConfig` that the rest of the bridge trusts. Every error names the key at fault.
+
+pub mod model;
+mod secrets;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::policy::{Domain, Email};
+use crate::saml::metadata::IdpMetadata;
+use crate::secret::Secret;
+pub use model::AttributeNames;
+use model::{ConnectionKind, FileConfig};
+pub use secrets::EnvLookup;
+
+/// A configuration problem, pointing at the key that causes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Something legal but worth an operator's attention; `check` prints these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lint {
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct RuntimeConfig {
+    /// The issuer, exactly as published: no trailing slash.
+    pub public_url: String,
+    pub listen: SocketAddr,
+    /// Cookies get `Secure` when the public URL is https.
+    pub cookie_secure: bool,
+    pub redis: Option<RedisSettings>,
+    pub keys: KeySettings,
+    pub tokens: TokenLifetimes,
+    pub audit_file: Option<PathBuf>,
+    pub clients: Vec<Client>,
+    pub connections: Vec<Connection>,
+    pub lints: Vec<Lint>,
+}
+
+#[derive(Debug)]
+pub struct RedisSettings {
+    pub url: Secret,
+    pub key_prefix: String,
+}
+
+#[derive(Debug)]
+pub struct KeySettings {
+    pub files: Vec<PathBuf>,
+    pub generate_if_missing: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    pub code: Duration,
+    pub login: Duration,
+    pub id_token: Duration,
+    pub access_token: Duration,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    pub id: String,
+    pub secret: Secret,
+    pub redirect_uris: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Connection {
+    pub id: String,
+    pub display_name: String,
+    pub domains: Vec<Domain>,
+    pub saml: SamlConnection,
+}
+
+#[derive(Debug)]
+pub struct SamlConnection {
+    pub idp: IdpMetadata,
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub clock_skew: Duration,
+    pub attributes: AttributeNames,
+}
+
+impl RuntimeConfig {
+    pub fn client(&self, id: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+
+    pub fn connection(&self, id: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.id == id)
+    }
+}
+
+/// Reads and resolves a config file. Relative paths inside it are relative to its folder.
+pub fn load(path: &Path, env: &EnvLookup) -> Result<RuntimeConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path.display().to_string(), format!("cannot read: {e}")))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    from_toml(&text, base, env)
+}
+
+pub fn from_toml(text: &str, base: &Path, env: &EnvLookup) -> Result<RuntimeConfig, ConfigError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let key = e
+            .span()
+            .map(|s| format!("line {}", line_of(text, s.start)))
+            .unwrap_or_else(|| "config".into());
+        ConfigError::new(key, e.message().to_owned())
+    })?;
+    resolve(file, base, env)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn resolve(file: FileConfig, base: &Path, env: &EnvLookup) -> Result<RuntimeConfig, ConfigError> {
+    let mut lints = Vec::new();
+    let public_url = check_public_url(&file.public_url, &mut lints)?;
+    let listen: SocketAddr = file
+        .listen
+        .parse()
+        .map_err(|_| ConfigError::new("listen", "expected an address such as 127.0.0.1:8080"))?;
+
+    let redis = match secrets::optional(
+        "store.redis_url",
+        file.store.redis_url.as_deref(),
+        file.store.redis_url_file.as_deref(),
+        base,
+        env,
+        &mut lints,
+    )? {
+        Some(url) => Some(RedisSettings {
+            url,
+            key_prefix: file.store.key_prefix.clone(),
+        }),
+        None => None,
+    };
+
+    if file.keys.files.is_empty() {
+        return Err(ConfigError::new(
+            "keys.files",
+            "name at least one signing key file",
+        ));
+    }
+    if file.keys.generate_if_missing {
+        lints.push(Lint {
+            key: "keys.generate_if_missing".into(),
+            message: "keys are created on start; several instances must share one key file, so production configs set this to false".into(),
+        });
+    }
+    let keys = KeySettings {
+        files: file.keys.files.iter().map(|p| base.join(p)).collect(),
+        generate_if_missing: file.keys.generate_if_missing,
+    };
+
+    let t = &file.tokens;
+    for (key, v, max) in [
+        ("tokens.code_ttl_secs", t.code_ttl_secs, 600),
+        ("tokens.login_ttl_secs", t.login_ttl_secs, 3600),
+        ("tokens.id_token_ttl_secs", t.id_token_ttl_secs, 86_400),
+        (
+            "tokens.access_token_ttl_secs",
+            t.access_token_ttl_secs,
+            86_400,
+        ),
+    ] {
+        if v == 0 || v > max {
+            return Err(ConfigError::new(
+                key,
+                format!("must be between 1 and {max} seconds"),
+            ));
+        }
+    }
+    let tokens = TokenLifetimes {
+        code: Duration::from_secs(t.code_ttl_secs),
+        login: Duration::from_secs(t.login_ttl_secs),
+        id_token: Duration::from_secs(t.id_token_ttl_secs),
+        access_token: Duration::from_secs(t.access_token_ttl_secs),
+    };
+
+    let clients = resolve_clients(&file, base, env, &mut lints)?;
+    let connections = resolve_connections(&file, &public_url, base, &mut lints)?;
+
+    let audit_file = file
+        .audit
+        .file
+        .as_ref()
+        .filter(|p| p.as_os_str() != "-")
+        .map(|p| base.join(p));
+
+    Ok(RuntimeConfig {
+        cookie_secure: public_url.starts_with("https://"),
+        public_url,
+        listen,
+        redis,
+        keys,
+        tokens,
+        audit_file,
+        clients,
+        connections,
+        lints,
+    })
+}
+
+fn check_public_url(raw: &str, lints: &mut Vec<Lint>) -> Result<String, ConfigError> {
+    let key = "public_url";
+    if raw.ends_with('/') {
+        return Err(ConfigError::new(
+            key,
+            "must not end with '/': it is the OIDC issuer, and Langfuse compares it byte for byte (write AUTH_CUSTOM_ISSUER without the slash too)",
+        ));
+    }
+    let url = url::Url::parse(raw).map_err(|e| ConfigError::new(key, format!("not a URL: {e}")))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(key, "must have no query or fragment"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" => lints.push(Lint {
+            key: key.into(),
+            message: "is not https: cookies will not be Secure; use http only for local testing"
+                .into(),
+        }),
+        other => {
+            return Err(ConfigError::new(
+                key,
+                format!("scheme {other} is not http(s)"),
+            ))
+        }
+    }
+    Ok(raw.to_owned())
+}
+
+fn resolve_clients(
+    file: &FileConfig,
+    base: &Path,
+    env: &EnvLookup,
+    lints: &mut Vec<Lint>,
+) -> Result<Vec<Client>, ConfigError> {
+    let mut clients: Vec<Client> = Vec::new();
+    for (i, c) in file.clients.iter().enumerate() {
+        let key = format!("clients[{i}]");
+        if c.id.is_empty() || clients.iter().any(|o| o.id == c.id) {
+            return Err(ConfigError::new(
+                format!("{key}.id"),
+                "must be non-empty and unique",
+            ));
+        }
+        let secret = secrets::required(
+            &format!("{key}.secret"),
+            c.secret.as_deref(),
+            c.secret_file.as_deref(),
+            base,
+            env,
+            lints,
+        )?;
+        if secret.expose().len() < 16 {
+            return Err(ConfigError::new(
+                format!("{key}.secret"),
+                "must be at least 16 characters",
+            ));
+        }
+        if c.redirect_uris.is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.redirect_uris"),
+                "list at least one",
+            ));
+        }
+        for (j, uri) in c.redirect_uris.iter().enumerate() {
+            let parsed = url::Url::parse(uri).map_err(|e| {
+                ConfigError::new(
+                    format!("{key}.redirect_uris[{j}]"),
+                    format!("not a URL: {e}"),
+                )
+            })?;
+            if parsed.fragment().is_some() || !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError::new(
+                    format!("{key}.redirect_uris[{j}]"),
+                    "must be an http(s) URL without a fragment",
+                ));
+            }
+        }
+        clients.push(Client {
+            id: c.id.clone(),
+            secret,
+            redirect_uris: c.redirect_uris.clone(),
+        });
+    }
+    Ok(clients)
+}
+
+fn resolve_connections(
+    file: &FileConfig,
+    public_url: &str,
+    base: &Path,
+    lints: &mut Vec<Lint>,
+) -> Result<Vec<Connection>, ConfigError> {
+    let mut out: Vec<Connection> = Vec::new();
+    for (i, c) in file.connections.iter().enumerate() {
+        let key = format!("connections[{i}]");
+        let id_ok = !c.id.is_empty()
+            && c.id.len() <= 64
+            && c.id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !id_ok {
+            return Err(ConfigError::new(
+                format!("{key}.id"),
+                "use 1-64 characters of a-z, 0-9, '-' or '_' (it appears in URLs and in every user's sub)",
+            ));
+        }
+        if out.iter().any(|o| o.id == c.id) {
+            return Err(ConfigError::new(
+                format!("{key}.id"),
+                format!("duplicate id {}", c.id),
+            ));
+        }
+        let mut domains = Vec::new();
+        for (j, d) in c.domains.iter().enumerate() {
+            let domain = Domain::parse(d).map_err(|e| {
+                ConfigError::new(format!("{key}.domains[{j}]"), format!("{d:?}: {e}"))
+            })?;
+            domains.push(domain);
+        }
+        if domains.is_empty() {
+            return Err(ConfigError::new(
+                format!("{key}.domains"),
+                "list the email domains this connection may assert",
+            ));
+        }
+        let saml = match (c.kind, &c.saml) {
+            (ConnectionKind::Saml, Some(s)) => {
+                resolve_saml(&key, &c.id, s, public_url, base, lints)?
+            }
+            (ConnectionKind::Saml, None) => {
+                return Err(ConfigError::new(
+                    format!("{key}.saml"),
+                    "a connection of kind \"saml\" needs a [connections.saml] table",
+                ))
+            }
+        };
+        out.push(Connection {
+            id: c.id.clone(),
+            display_name: c.display_name.clone().unwrap_or_else(|| c.id.clone()),
+            domains,
+            saml,
+        });
+    }
+    Ok(out)
+}
+
+fn resolve_saml(
+    key: &str,
+    id: &str,
+    s: &model::SamlSection,
+    public_url: &str,
+    base: &Path,
+    lints: &mut Vec<Lint>,
+) -> Result<SamlConnection, ConfigError> {
+    let meta_key = format!("{key}.saml.idp_metadata_file");
+    let path = base.join(&s.idp_metadata_file);
+    let xml = std::fs::read_to_string(&path)
+        .map_err(|e| ConfigError::new(&meta_key, format!("cannot read {}: {e}", path.display())))?;
+    let idp = IdpMetadata::parse(&xml).map_err(|e| ConfigError::new(&meta_key, e.to_string()))?;
+    if s.clock_skew_secs > 300 {
+        return Err(ConfigError::new(
+            format!("{key}.saml.clock_skew_secs"),
+            "at most 300 seconds; fix the clocks instead",
+        ));
+    }
+    if s.attributes.subject.is_none() {
+        lints.push(Lint {
+            key: format!("{key}.saml.attributes.subject"),
+            message: "unset: the NameID is the user's identity; it must be persistent (an emailAddress NameID makes a new Langfuse account when the address changes, a transient one a new account every login)".into(),
+        });
+    }
+    let sp_entity_id = s
+        .sp_entity_id
+        .clone()
+        .unwrap_or_else(|| format!("{public_url}/saml/{id}/metadata"));
+    Ok(SamlConnection {
+        idp,
+        sp_entity_id,
+        acs_url: format!("{public_url}/saml/{id}/acs"),
+        clock_skew: Duration::from_secs(s.clock_skew_secs),
+        attributes: AttributeNames {
+            email: s.attributes.email.clone(),
+            name: s.attributes.name.clone(),
+            groups: s.attributes.groups.clone(),
+            subject: s.attributes.subject.clone(),
+        },
+    })
+}
+
+/// Convenience for tests and `check`: is this a usable email for routing?
+pub fn parse_email(raw: &str) -> Option<Email> {
+    Email::parse(raw).ok()
+}

@@ -1,0 +1,176 @@
+//! The TOML file as written by the operator. Strict: every struct denies unknown keys, so a typo
+//! is an error that names the key, never a silently ignored setting.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Issuer URL; no trailing slash.
+    pub public_url: String,
+    /// Socket address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default)]
+    pub store: StoreSection,
+    pub keys: KeysSection,
+    #[serde(default)]
+    pub tokens: TokensSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+    #[serde(default)]
+    pub clients: Vec<ClientSection>,
+    #[serde(default)]
+    pub connections: Vec<ConnectionSection>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Omitted: the embedded in-memory store (one instance only).
+    pub redis_url: Option<String>,
+    pub redis_url_file: Option<PathBuf>,
+    #[serde(default = "default_prefix")]
+    pub key_prefix: String,
+}
+
+fn default_prefix() -> String {
+    "sso-bridge".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// PEM RSA private keys; the first one signs, all are published in the JWKS.
+    pub files: Vec<PathBuf>,
+    #[serde(default)]
+    pub generate_if_missing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensSection {
+    #[serde(default = "d_code")]
+    pub code_ttl_secs: u64,
+    #[serde(default = "d_login")]
+    pub login_ttl_secs: u64,
+    #[serde(default = "d_id")]
+    pub id_token_ttl_secs: u64,
+    #[serde(default = "d_access")]
+    pub access_token_ttl_secs: u64,
+}
+
+fn d_code() -> u64 {
+    60
+}
+fn d_login() -> u64 {
+    600
+}
+fn d_id() -> u64 {
+    300
+}
+fn d_access() -> u64 {
+    3600
+}
+
+impl Default for TokensSection {
+    fn default() -> Self {
+        Self {
+            code_ttl_secs: d_code(),
+            login_ttl_secs: d_login(),
+            id_token_ttl_secs: d_id(),
+            access_token_ttl_secs: d_access(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// A file to append JSON lines to; omitted or "-" means stdout.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    pub id: String,
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub redirect_uris: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSection {
+    /// Stable id: part of every `sub` derived through this connection. Never rename it.
+    pub id: String,
+    /// What the login page shows; defaults to the id.
+    pub display_name: Option<String>,
+    pub kind: ConnectionKind,
+    pub domains: Vec<String>,
+    pub saml: Option<SamlSection>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionKind {
+    Saml,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlSection {
+    pub idp_metadata_file: PathBuf,
+    /// Defaults to `<public_url>/saml/<id>/metadata`.
+    pub sp_entity_id: Option<String>,
+    #[serde(default = "d_skew")]
+    pub clock_skew_secs: u64,
+    #[serde(default)]
+    pub attributes: AttributeNames,
+}
+
+fn d_skew() -> u64 {
+    120
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeNames {
+    #[serde(default = "a_email")]
+    pub email: String,
+    #[serde(default = "a_name")]
+    pub name: String,
+    #[serde(default = "a_groups")]
+    pub groups: String,
+    /// Read the IdP subject from this attribute instead of the NameID (required when the IdP
+    /// sends transient NameIDs).
+    pub subject: Option<String>,
+}
+
+fn a_email() -> String {
+    "email".into()
+}
+fn a_name() -> String {
+    "displayName".into()
+}
+fn a_groups() -> String {
+    "groups".into()
+}
+
+impl Default for AttributeNames {
+    fn default() -> Self {
+        Self {
+            email: a_email(),
+            name: a_name(),
+            groups: a_groups(),
+            subject: None,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! sso-bridge: a SAML/OIDC identity bridge for self-hosted Langfuse. See DESIGN.md for the
+//! architecture; `web` is the only module that knows HTTP.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod login;
+pub mod oidc;
+pub mod policy;
+pub mod saml;
+pub mod secret;
+pub mod store;
+pub mod web;

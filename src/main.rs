@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    sso_bridge::cli::main()
+}

@@ -1,0 +1,197 @@
+//! SAML metadata: the IdP's (read once at load, certificates decoded once) and ours (served at
+//! `/saml/{connection}/metadata`).
+
+use samael::crypto::{decode_x509_cert, CertificateDer};
+use samael::metadata::EntityDescriptor;
+
+use super::xml::{escape, refuse_doctype};
+
+const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("IdP metadata must not contain a DOCTYPE")]
+    Doctype,
+    #[error("IdP metadata is not a SAML EntityDescriptor: {0}")]
+    Parse(String),
+    #[error("IdP metadata has no entityID")]
+    NoEntityId,
+    #[error("IdP metadata has no IDPSSODescriptor")]
+    NoIdpDescriptor,
+    #[error("IdP metadata has no SingleSignOnService with the HTTP-Redirect binding and an http(s) location")]
+    NoRedirectSso,
+    #[error("IdP metadata has no certificate usable for signing (KeyDescriptor use=\"signing\" or without use); without one no response could be verified")]
+    NoSigningCertificate,
+    #[error("IdP metadata holds a certificate that is not valid base64 DER X.509")]
+    BadCertificate,
+}
+
+/// What the bridge needs of an IdP, decoded once.
+#[derive(Debug, Clone)]
+pub struct IdpMetadata {
+    pub entity_id: String,
+    pub sso_redirect_url: String,
+    /// Every certificate usable for signing (several during a rollover).
+    pub signing_certs: Vec<CertificateDer>,
+}
+
+impl IdpMetadata {
+    pub fn parse(xml: &str) -> Result<Self, MetadataError> {
+        refuse_doctype(xml.as_bytes()).map_err(|_| MetadataError::Doctype)?;
+        let entity = xml
+            .parse::<EntityDescriptor>()
+            .map_err(|e| MetadataError::Parse(e.to_string()))?;
+        let entity_id = entity
+            .entity_id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or(MetadataError::NoEntityId)?;
+        let descriptors = entity
+            .idp_sso_descriptors
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .ok_or(MetadataError::NoIdpDescriptor)?;
+        let sso_redirect_url = descriptors
+            .iter()
+            .flat_map(|d| d.single_sign_on_services.iter())
+            .find(|e| e.binding == BINDING_REDIRECT)
+            .map(|e| e.location.clone())
+            .filter(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+            .ok_or(MetadataError::NoRedirectSso)?;
+
+        let mut signing_certs = Vec::new();
+        for descriptor in descriptors {
+            for key in &descriptor.key_descriptors {
+                let usable = match key.key_use.as_deref() {
+                    None | Some("") | Some("signing") => true,
+                    Some(_) => false,
+                };
+                if !usable {
+                    continue;
+                }
+                for encoded in key
+                    .key_info
+                    .x509_data
+                    .iter()
+                    .flat_map(|d| d.certificates.iter())
+                {
+                    let der =
+                        decode_x509_cert(encoded).map_err(|_| MetadataError::BadCertificate)?;
+                    openssl::x509::X509::from_der(der.der_data())
+                        .map_err(|_| MetadataError::BadCertificate)?;
+                    if !signing_certs.contains(&der) {
+                        signing_certs.push(der);
+                    }
+                }
+            }
+        }
+        if signing_certs.is_empty() {
+            return Err(MetadataError::NoSigningCertificate);
+        }
+        Ok(Self {
+            entity_id,
+            sso_redirect_url,
+            signing_certs,
+        })
+    }
+}
+
+/// Our SP metadata for one connection.
+pub fn sp_metadata_xml(sp_entity_id: &str, acs_url: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
+  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
+    <md:AssertionConsumerService Binding="{post}" Location="{acs}" index="0" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"#,
+        entity = escape(sp_entity_id),
+        post = BINDING_POST,
+        acs = escape(acs_url),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(key_descriptors: &str) -> String {
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.com">
+<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+{key_descriptors}
+<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>
+</md:IDPSSODescriptor></md:EntityDescriptor>"#
+        )
+    }
+
+    fn key(use_attr: &str, cert_b64: &str) -> String {
+        format!(
+            r#"<md:KeyDescriptor {use_attr}><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#
+        )
+    }
+
+    fn test_cert_b64() -> String {
+        use base64::Engine;
+        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+        let pkey = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "idp").unwrap();
+        let name = name.build();
+        let mut b = x509::X509Builder::new().unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&pkey).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&pkey, MessageDigest::sha256()).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(b.build().to_der().unwrap())
+    }
+
+    #[test]
+    fn signing_and_unmarked_certificates_are_usable() {
+        let cert = test_cert_b64();
+        for use_attr in [r#"use="signing""#, ""] {
+            let m = IdpMetadata::parse(&metadata(&key(use_attr, &cert))).unwrap();
+            assert_eq!(m.entity_id, "https://idp.example.com");
+            assert_eq!(m.sso_redirect_url, "https://idp.example.com/sso");
+            assert_eq!(m.signing_certs.len(), 1);
+        }
+    }
+
+    #[test]
+    fn metadata_with_only_an_encryption_certificate_is_refused() {
+        let cert = test_cert_b64();
+        let ok = metadata(&key(r#"use="signing""#, &cert));
+        assert!(IdpMetadata::parse(&ok).is_ok());
+        let bad = ok.replace(r#"use="signing""#, r#"use="encryption""#);
+        assert_eq!(
+            IdpMetadata::parse(&bad).unwrap_err(),
+            MetadataError::NoSigningCertificate
+        );
+        let none = metadata("");
+        assert_eq!(
+            IdpMetadata::parse(&none).unwrap_err(),
+            MetadataError::NoSigningCertificate
+        );
+    }
+
+    #[test]
+    fn garbage_certificate_and_doctype_are_refused() {
+        let bad = metadata(&key(r#"use="signing""#, "bm90IGEgY2VydA=="));
+        assert_eq!(
+            IdpMetadata::parse(&bad).unwrap_err(),
+            MetadataError::BadCertificate
+        );
+        let dtd = format!("<!DOCTYPE x [<!ENTITY a 'b'>]>{}", metadata(""));
+        assert_eq!(
+            IdpMetadata::parse(&dtd).unwrap_err(),
+            MetadataError::Doctype
+        );
+    }
+}

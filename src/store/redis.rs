@@ -1,0 +1,114 @@
+//! Redis store for production and for several bridge instances behind one load balancer.
+//! One round trip per operation: `SET PX`, `GETDEL`, `SET NX PX`. Only this file knows `redis`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+use super::{KvStore, Namespace, StoreError};
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisStore {
+    /// Connects (and keeps reconnecting in the background). `prefix` separates several bridges
+    /// sharing one Redis database.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let conn = ConnectionManager::new(client).await.map_err(unavailable)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, ns: Namespace, key: &str) -> String {
+        format!("{}:{}:{}", self.prefix, ns.as_str(), key)
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+fn millis(ttl: Duration) -> u64 {
+    (ttl.as_millis() as u64).max(1)
+}
+
+#[async_trait]
+impl KvStore for RedisStore {
+    async fn put(
+        &self,
+        ns: Namespace,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.key(ns, key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get(&self, ns: Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.get(self.key(ns, key)).await.map_err(unavailable)
+    }
+
+    async fn take(&self, ns: Namespace, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.get_del(self.key(ns, key)).await.map_err(unavailable)
+    }
+
+    async fn put_if_absent(
+        &self,
+        ns: Namespace,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: Option<String> = redis::cmd("SET")
+            .arg(self.key(ns, key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(reply.is_some())
+    }
+
+    async fn delete(&self, ns: Namespace, key: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        conn.del::<_, ()>(self.key(ns, key))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn ttl(&self, ns: Namespace, key: &str) -> Result<Option<Duration>, StoreError> {
+        let mut conn = self.conn.clone();
+        let ms: i64 = conn.pttl(self.key(ns, key)).await.map_err(unavailable)?;
+        // -2: no key; -1: no expiry (never written by us, reported as absent-expiry).
+        Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,234 @@
+//! The login page (home-realm discovery by email domain) and the hand-off to a connection.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
+use serde::Deserialize;
+
+use super::pages::LoginPage;
+use super::params::Params;
+use super::{AppState, CorrelationId, PageError};
+use crate::audit::Event;
+use crate::config::Connection;
+use crate::login::{BrowserBinding, PendingLogin};
+use crate::policy::{routing, Email};
+use crate::saml::{acs, request};
+use crate::store::StoreError;
+
+pub fn store_down(cid: &str, e: &StoreError) -> PageError {
+    PageError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "The sign-in service cannot reach its session store.",
+        cid,
+    )
+    .logged(e)
+}
+
+pub fn expired(cid: &str) -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "login_expired",
+        "This sign-in has expired or was already completed.",
+        cid,
+    )
+}
+
+/// After a valid authorize request: straight to the IdP when `login_hint` routes to exactly one
+/// connection, otherwise to the login page. Sets the cookie that binds the login to this browser.
+pub async fn after_authorize(
+    state: &AppState,
+    cid: &str,
+    login_id: &str,
+    login_hint: Option<&str>,
+) -> Result<Response, PageError> {
+    let hinted = login_hint
+        .and_then(|h| Email::parse(h).ok())
+        .and_then(|email| single_connection(state, &email));
+    let resp = match hinted {
+        Some(conn) => begin_connection(state, cid, login_id, conn).await?,
+        None => Redirect::to(&format!("/login?login={login_id}")).into_response(),
+    };
+    Ok(with_binding_cookie(state, resp, login_id))
+}
+
+fn single_connection<'s>(state: &'s AppState, email: &Email) -> Option<&'s Connection> {
+    match routing::connections_for(&state.routing, email.domain()).as_slice() {
+        [only] => state.config.connection(&only.connection_id),
+        _ => None,
+    }
+}
+
+/// `Set-Cookie` for the browser binding. Over https it is `SameSite=None; Secure`, because the
+/// IdP's POST to the ACS is a cross-site request and a Lax cookie would not come with it; over
+/// plain http (local testing, where IdP and bridge share a site) browsers refuse
+/// `SameSite=None` without `Secure`, so it is Lax.
+fn with_binding_cookie(state: &AppState, mut resp: Response, login_id: &str) -> Response {
+    let attrs = if state.config.cookie_secure {
+        "SameSite=None; Secure"
+    } else {
+        "SameSite=Lax"
+    };
+    let value = format!(
+        "{}={}; Path=/; HttpOnly; {attrs}; Max-Age={}",
+        BrowserBinding::COOKIE,
+        BrowserBinding::cookie_value(login_id),
+        state.config.tokens.login.as_secs()
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// Clears the binding cookie once the login is finished.
+pub fn clear_binding_cookie(mut resp: Response) -> Response {
+    let value = format!("{}=; Path=/; HttpOnly; Max-Age=0", BrowserBinding::COOKIE);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// Sends the browser to the connection's IdP with a fresh AuthnRequest.
+async fn begin_connection(
+    state: &AppState,
+    cid: &str,
+    login_id: &str,
+    conn: &Connection,
+) -> Result<Response, PageError> {
+    let req = request::build(&conn.saml, login_id, state.clock.now());
+    let sent = acs::SentRequest {
+        login_id: login_id.to_owned(),
+        connection_id: conn.id.clone(),
+    };
+    acs::remember_request(
+        state.store.as_ref(),
+        &req.id,
+        &sent,
+        state.config.tokens.login,
+    )
+    .await
+    .map_err(|e| store_down(cid, &e))?;
+    Ok(Redirect::to(&req.redirect_url).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    login: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(cid): Extension<CorrelationId>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, PageError> {
+    let cid = &cid.0;
+    let login_id = q.login.unwrap_or_default();
+    let pending = PendingLogin::peek(state.store.as_ref(), &login_id)
+        .await
+        .map_err(|e| store_down(cid, &e))?
+        .ok_or_else(|| expired(cid))?;
+    let email = pending.login_hint.unwrap_or_default();
+    render_login(&login_id, &email, None, None, StatusCode::OK)
+}
+
+fn render_login(
+    login_id: &str,
+    email: &str,
+    error: Option<&str>,
+    correlation_id: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let page = LoginPage {
+        login_id,
+        email,
+        error,
+        correlation_id,
+    };
+    let html = page.render().map_err(|e| {
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "template",
+            "The sign-in page could not be shown.",
+            correlation_id.unwrap_or("-"),
+        )
+        .logged(&e)
+    })?;
+    let mut resp = (status, Html(html)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(cid): Extension<CorrelationId>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let cid = &cid.0;
+    let mut form = body
+        .ok()
+        .and_then(|b| Params::parse(&b).ok())
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_form",
+                "The form could not be read.",
+                cid,
+            )
+        })?;
+    let login_id = form.take("login").unwrap_or_default();
+    let raw_email = form.take("email").unwrap_or_default();
+    PendingLogin::peek(state.store.as_ref(), &login_id)
+        .await
+        .map_err(|e| store_down(cid, &e))?
+        .ok_or_else(|| expired(cid))?;
+
+    let email = match Email::parse(&raw_email) {
+        Ok(e) => e,
+        Err(e) => {
+            let msg = format!("That is not a usable email address ({e}).");
+            return render_login(
+                &login_id,
+                &raw_email,
+                Some(&msg),
+                Some(cid),
+                StatusCode::BAD_REQUEST,
+            );
+        }
+    };
+    let Some(conn) = single_connection(&state, &email) else {
+        state.audit.record(
+            cid,
+            &Event::LoginRefused {
+                connection: None,
+                reason: "unknown_domain".into(),
+                detail: format!("no connection serves {}", email.domain()),
+            },
+        );
+        let msg = format!(
+            "No single sign-on is configured for {}. Check the address, or ask your administrator to add the domain to a connection.",
+            email.domain()
+        );
+        return render_login(
+            &login_id,
+            email.as_str(),
+            Some(&msg),
+            Some(cid),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    state.audit.record(
+        cid,
+        &Event::LoginRouted {
+            connection: conn.id.clone(),
+            domain: email.domain().to_string(),
+        },
+    );
+    begin_connection(&state, cid, &login_id, conn).await
+}

@@ -1,0 +1,21 @@
+//! The askama pages. Templates live in `templates/`, all extending `base.html`.
+
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub login_id: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub advice: &'a str,
+    pub correlation_id: &'a str,
+}

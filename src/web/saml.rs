@@ -1,0 +1,189 @@
+//! SAML endpoints: SP metadata and the ACS.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+
+use super::login::{clear_binding_cookie, expired, store_down};
+use super::params::Params;
+use super::{cookie, AppState, CorrelationId, PageError};
+use crate::audit::Event;
+use crate::login::{BrowserBinding, Identity, PendingLogin};
+use crate::oidc::provider::{authorize, code};
+use crate::policy::routing;
+use crate::saml::acs::{self, AcsError};
+use crate::saml::metadata::sp_metadata_xml;
+
+fn unknown_connection(cid: &str) -> PageError {
+    PageError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_connection",
+        "There is no such sign-in connection.",
+        cid,
+    )
+}
+
+pub async fn metadata(
+    State(state): State<AppState>,
+    Extension(cid): Extension<CorrelationId>,
+    Path(connection): Path<String>,
+) -> Result<Response, PageError> {
+    let conn = state
+        .config
+        .connection(&connection)
+        .ok_or_else(|| unknown_connection(&cid.0))?;
+    let xml = sp_metadata_xml(&conn.saml.sp_entity_id, &conn.saml.acs_url);
+    let mut resp = xml.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/samlmetadata+xml"),
+    );
+    Ok(resp)
+}
+
+pub async fn acs(
+    State(state): State<AppState>,
+    Extension(cid): Extension<CorrelationId>,
+    Path(connection): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let cid = &cid.0;
+    let refuse = |e: AcsError, conn: Option<&str>| {
+        state.audit.record(
+            cid,
+            &Event::LoginRefused {
+                connection: conn.map(str::to_owned),
+                reason: e.kind().into(),
+                detail: e.to_string(),
+            },
+        );
+        let status = match e {
+            AcsError::Store => StatusCode::SERVICE_UNAVAILABLE,
+            AcsError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::FORBIDDEN,
+        };
+        PageError::new(status, e.kind(), e.to_string(), cid).logged(&e.kind())
+    };
+    let conn_index = state
+        .config
+        .connections
+        .iter()
+        .position(|c| c.id == connection)
+        .ok_or_else(|| unknown_connection(cid))?;
+    let conn = &state.config.connections[conn_index];
+    let conn_id = Some(conn.id.as_str());
+
+    let body = body.map_err(|_| refuse(AcsError::TooLarge, conn_id))?;
+    let mut form = Params::parse(&body).map_err(|_| refuse(AcsError::Malformed, conn_id))?;
+    let relay_state = form.take("RelayState").unwrap_or_default();
+    let saml_response = form
+        .take("SAMLResponse")
+        .ok_or_else(|| refuse(AcsError::Encoding, conn_id))?;
+
+    // Login CSRF: the response must come back to the browser that started this login.
+    if !BrowserBinding::matches(cookie(&headers, BrowserBinding::COOKIE), &relay_state) {
+        let e = PageError::new(
+            StatusCode::FORBIDDEN,
+            "browser_mismatch",
+            "This sign-in was started in another browser or has expired.",
+            cid,
+        );
+        state.audit.record(
+            cid,
+            &Event::LoginRefused {
+                connection: conn_id.map(str::to_owned),
+                reason: "browser_mismatch".into(),
+                detail: e.message.clone(),
+            },
+        );
+        return Err(e.logged(&"binding cookie missing or for another login"));
+    }
+
+    let xml = acs::decode_form_value(&saml_response).map_err(|e| refuse(e, conn_id))?;
+    let now = state.clock.now();
+    let permit = state
+        .xml_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| refuse(AcsError::Store, conn_id))?;
+    let config = state.config.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        acs::verify(&xml, &config.connections[conn_index].saml, now)
+    })
+    .await
+    .map_err(|_| refuse(AcsError::Malformed, conn_id))?
+    .map_err(|e| refuse(e, conn_id))?;
+
+    acs::accept(state.store.as_ref(), &verified, &conn.id, &relay_state, now)
+        .await
+        .map_err(|e| refuse(e, conn_id))?;
+
+    let domains = &state.routing[conn_index];
+    if !routing::connection_may_assert(domains, &verified.email) {
+        state.audit.record(
+            cid,
+            &Event::LoginRefused {
+                connection: conn_id.map(str::to_owned),
+                reason: "foreign_domain".into(),
+                detail: format!(
+                    "{} is not a domain of this connection",
+                    verified.email.domain()
+                ),
+            },
+        );
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "foreign_domain",
+            format!(
+                "Your identity provider signed you in as an address in {}, which this connection may not vouch for.",
+                verified.email.domain()
+            ),
+            cid,
+        )
+        .advice("Tell your administrator: add the domain to this connection, or sign in through the connection that owns it.")
+        .logged(&"domain guard"));
+    }
+
+    let pending = PendingLogin::finish(state.store.as_ref(), &relay_state)
+        .await
+        .map_err(|e| store_down(cid, &e))?
+        .ok_or_else(|| expired(cid))?;
+    let identity = Identity {
+        connection_id: conn.id.clone(),
+        subject: verified.subject,
+        email: verified.email,
+        name: verified.name,
+        groups: verified.groups,
+    };
+    let code = code::issue(
+        state.store.as_ref(),
+        &pending,
+        &identity,
+        now.timestamp(),
+        state.config.tokens.code,
+    )
+    .await
+    .map_err(|e| store_down(cid, &e))?;
+    state.audit.record(
+        cid,
+        &Event::LoginSucceeded {
+            connection: conn.id.clone(),
+            sub: identity.sub(),
+            email: identity.email.to_string(),
+            groups: identity.groups.clone(),
+        },
+    );
+    let to = authorize::success_redirect(
+        &pending.redirect_uri,
+        &code,
+        pending.state.as_deref(),
+        &state.config.public_url,
+    );
+    Ok(clear_binding_cookie(Redirect::to(&to).into_response()))
+}
