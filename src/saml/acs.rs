@@ -174,19 +174,27 @@ pub fn verify(
     // The signed bytes are either the whole Response (response signed) or the Assertion alone
     // (only the assertion signed); in the second case the envelope is read from the raw document
     // for its Destination/Status/InResponseTo, which are checked but never trusted for claims.
-    let (envelope, assertion) = match signed.parse::<Response>() {
-        Ok(mut response) => {
+    let (envelope, assertion) = match root_local_name(&signed) {
+        Some("Response") => {
+            let mut response = signed
+                .parse::<Response>()
+                .map_err(|_| AcsError::Malformed)?;
             let assertion = response.assertion.take().ok_or(AcsError::AssertionCount)?;
             (response, assertion)
         }
-        Err(_) => {
+        Some("Assertion") => {
             let assertion = signed
                 .parse::<Assertion>()
-                .map_err(|_| AcsError::Signature)?;
+                .map_err(|_| AcsError::Malformed)?;
             let envelope = text.parse::<Response>().map_err(|_| AcsError::Malformed)?;
             (envelope, assertion)
         }
+        // A signature over anything else (an Issuer, an attribute) covers no claims.
+        _ => return Err(AcsError::Signature),
     };
+    if root_local_name(text) != Some("Response") {
+        return Err(AcsError::Malformed);
+    }
 
     check_envelope(&envelope, conn)?;
     let in_response_to = check_assertion(&assertion, conn, now)?;
@@ -198,6 +206,21 @@ pub fn verify(
         return Err(AcsError::InResponseTo);
     }
     extract_claims(&assertion, conn, in_response_to, now)
+}
+
+/// The local name of the first element in `xml` (serde's XML parsing does not check it).
+fn root_local_name(xml: &str) -> Option<&str> {
+    let mut rest = xml;
+    loop {
+        let start = rest.find('<')?;
+        rest = &rest[start + 1..];
+        if rest.starts_with('?') || rest.starts_with('!') {
+            continue;
+        }
+        let end = rest.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
+        let qname = &rest[..end];
+        return Some(qname.rsplit(':').next().unwrap_or(qname));
+    }
 }
 
 struct AssertionCounts {
