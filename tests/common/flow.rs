@@ -39,7 +39,11 @@ pub async fn start(bridge: &Bridge, email: &str, nonce: bool) -> Login {
         }
     }
     let resp = browser.get(url).send().await.unwrap();
-    assert_eq!(resp.status(), 303, "authorize should redirect to the login page");
+    assert_eq!(
+        resp.status(),
+        303,
+        "authorize should redirect to the login page"
+    );
     let login_page = bridge.url(&location(&resp));
     let login_id = query_param(&login_page, "login").unwrap();
     let page = browser.get(&login_page).send().await.unwrap();
@@ -50,7 +54,12 @@ pub async fn start(bridge: &Bridge, email: &str, nonce: bool) -> Login {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 303, "login page should redirect to the IdP: {}", resp.text().await.unwrap());
+    assert_eq!(
+        resp.status(),
+        303,
+        "login page should redirect to the IdP: {}",
+        resp.text().await.unwrap()
+    );
     let to_idp = location(&resp);
     let relay_state = query_param(&to_idp, "RelayState").unwrap();
     let xml = inflate_request(&query_param(&to_idp, "SAMLRequest").unwrap());
@@ -68,22 +77,58 @@ impl Login {
     /// A valid response spec for this login at `connection`.
     pub fn spec(&self, bridge: &Bridge, connection: &str) -> ResponseSpec {
         let conn = bridge.state.config.connection(connection).unwrap();
-        ResponseSpec::new(&conn.saml.acs_url, &conn.saml.sp_entity_id, &self.request_id, sso_bridge::clock::Clock::now(bridge.clock.as_ref()))
+        ResponseSpec::new(
+            &conn.saml.acs_url,
+            &conn.saml.sp_entity_id,
+            &self.request_id,
+            sso_bridge::clock::Clock::now(bridge.clock.as_ref()),
+        )
     }
 
     /// Posts a response to the ACS from this login's browser.
-    pub async fn post_acs(&self, bridge: &Bridge, connection: &str, saml_b64: &str) -> reqwest::Response {
-        post_acs_from(&self.browser, bridge, connection, saml_b64, &self.relay_state).await
+    pub async fn post_acs(
+        &self,
+        bridge: &Bridge,
+        connection: &str,
+        saml_b64: &str,
+    ) -> reqwest::Response {
+        post_acs_from(
+            &self.browser,
+            bridge,
+            connection,
+            saml_b64,
+            &self.relay_state,
+        )
+        .await
     }
 
     /// Posts the IdP's signed response and returns the authorization code.
-    pub async fn complete(&self, bridge: &Bridge, idp: &TestIdp, spec: &ResponseSpec, connection: &str) -> String {
-        let resp = self.post_acs(bridge, connection, &idp.response_b64(spec)).await;
-        assert_eq!(resp.status(), 303, "ACS refused: {:?}", resp.headers().get("x-error-kind"));
+    pub async fn complete(
+        &self,
+        bridge: &Bridge,
+        idp: &TestIdp,
+        spec: &ResponseSpec,
+        connection: &str,
+    ) -> String {
+        let resp = self
+            .post_acs(bridge, connection, &idp.response_b64(spec))
+            .await;
+        assert_eq!(
+            resp.status(),
+            303,
+            "ACS refused: {:?}",
+            resp.headers().get("x-error-kind")
+        );
         let to = location(&resp);
         assert!(to.starts_with(REDIRECT_URI), "{to}");
-        assert_eq!(query_param(&to, "state").as_deref(), Some(self.state.as_str()));
-        assert_eq!(query_param(&to, "iss").as_deref(), Some(bridge.base.as_str()));
+        assert_eq!(
+            query_param(&to, "state").as_deref(),
+            Some(self.state.as_str())
+        );
+        assert_eq!(
+            query_param(&to, "iss").as_deref(),
+            Some(bridge.base.as_str())
+        );
         query_param(&to, "code").unwrap()
     }
 }
@@ -113,8 +158,14 @@ pub fn basic_auth(id: &str, secret: &str) -> String {
 }
 
 /// POSTs to the token endpoint with a raw Authorization header (or none) and form fields.
-pub async fn token_request(bridge: &Bridge, authorization: Option<&str>, form: &[(&str, &str)]) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut req = reqwest::Client::new().post(bridge.url("/oidc/token")).form(form);
+pub async fn token_request(
+    bridge: &Bridge,
+    authorization: Option<&str>,
+    form: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut req = reqwest::Client::new()
+        .post(bridge.url("/oidc/token"))
+        .form(form);
     if let Some(a) = authorization {
         req = req.header("authorization", a);
     }
@@ -145,7 +196,12 @@ pub async fn redeem(bridge: &Bridge, code: &str, verifier: &str) -> (u16, Value)
 pub async fn verify_id_token(bridge: &Bridge, jwt: &str) -> Value {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use openssl::bn::BigNum;
-    let jwks: Value = reqwest::get(bridge.url("/oidc/jwks")).await.unwrap().json().await.unwrap();
+    let jwks: Value = reqwest::get(bridge.url("/oidc/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -156,11 +212,21 @@ pub async fn verify_id_token(bridge: &Bridge, jwt: &str) -> Value {
         .iter()
         .find(|k| k["kid"] == header["kid"])
         .expect("kid published in JWKS");
-    let n = BigNum::from_slice(&URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap()).unwrap();
-    let e = BigNum::from_slice(&URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap()).unwrap();
-    let pkey = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::from_public_components(n, e).unwrap()).unwrap();
-    let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &pkey).unwrap();
-    v.update(format!("{}.{}", parts[0], parts[1]).as_bytes()).unwrap();
-    assert!(v.verify(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap(), "ID token signature");
+    let n =
+        BigNum::from_slice(&URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap()).unwrap();
+    let e =
+        BigNum::from_slice(&URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap()).unwrap();
+    let pkey =
+        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::from_public_components(n, e).unwrap())
+            .unwrap();
+    let mut v =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &pkey).unwrap();
+    v.update(format!("{}.{}", parts[0], parts[1]).as_bytes())
+        .unwrap();
+    assert!(
+        v.verify(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap())
+            .unwrap(),
+        "ID token signature"
+    );
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
 }

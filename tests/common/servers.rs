@@ -180,8 +180,8 @@ pub struct NodeRp {
     _guard: Guard,
 }
 
-/// The openid-client v5 relying party playing Langfuse (tests/support/rp).
-pub fn node_rp(issuer: &str, auth_method: &str, nonce: bool, secret: &str) -> NodeRp {
+/// The openid-client v5 relying party playing Langfuse (tests/support/rp) on `port`.
+pub fn node_rp_on(issuer: &str, auth_method: &str, nonce: bool, secret: &str, port: u16) -> NodeRp {
     let rp_dir = repo_root().join("tests/support/rp");
     assert!(
         rp_dir.join("node_modules/openid-client").exists(),
@@ -202,9 +202,8 @@ pub fn node_rp(issuer: &str, auth_method: &str, nonce: bool, secret: &str) -> No
             auth_method,
             "--nonce",
             if nonce { "yes" } else { "no" },
-            "--port",
-            "0",
         ])
+        .args(["--port", &port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut guard = Guard::spawn("node rp.js", &mut cmd);

@@ -1,0 +1,226 @@
+//! The whole path with real parts: openid-client v5 (what Langfuse's next-auth uses) as the
+//! relying party, the bridge on the Redis store, SimpleSAMLphp as the IdP, and a cookie-keeping
+//! HTTP client as the browser. The RP completes the flow through its own callback handling with
+//! its state, PKCE and nonce checks on.
+
+mod common;
+
+use common::servers::{self, free_port};
+use common::{browser, location, make_config, Bridge, ConnSpec, CLIENT_SECRET};
+use serde_json::Value;
+use sso_bridge::login::subject_id;
+
+/// The value of a hidden input in an HTML page, entity-decoded.
+fn input_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let v = tag.find("value=\"")? + 7;
+    let end = tag[v..].find('"')? + v;
+    Some(unescape(&tag[v..end]))
+}
+
+fn form_action(html: &str) -> Option<String> {
+    let at = html.find("<form")?;
+    let a = html[at..].find("action=\"")? + at + 8;
+    let end = html[a..].find('"')? + a;
+    Some(unescape(&html[a..end]))
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#039;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn absolute(base: &str, loc: &str) -> String {
+    url::Url::parse(base)
+        .unwrap()
+        .join(loc)
+        .unwrap()
+        .to_string()
+}
+
+struct World {
+    bridge: Bridge,
+    idp: servers::SimpleSamlPhp,
+    rp: servers::NodeRp,
+    _redis: servers::Redis,
+}
+
+async fn world(auth_method: &str, nonce: bool) -> World {
+    let redis = servers::redis();
+    let rp_port = free_port();
+    let callback = format!("http://127.0.0.1:{rp_port}/api/auth/callback/custom");
+    let mut idp = None;
+    let redis_url = redis.url.clone();
+    let bridge = Bridge::start(chrono::Utc::now(), |dir, base| {
+        let sp_entity_id = format!("{base}/saml/acme/metadata");
+        let acs = format!("{base}/saml/acme/acs");
+        let server = servers::simplesamlphp(&sp_entity_id, &acs, false, true);
+        let metadata = server.metadata_xml();
+        idp = Some(server);
+        make_config(
+            dir,
+            base,
+            Some(&redis_url),
+            &[&callback],
+            &[ConnSpec {
+                id: "acme",
+                domains: &["acme.test"],
+                idp_metadata: metadata,
+                extra: "[connections.saml.attributes]\nemail = \"email\"\nname = \"displayName\"\ngroups = \"groups\"\n",
+            }],
+        )
+    })
+    .await;
+    let rp = servers::node_rp_on(&bridge.base, auth_method, nonce, CLIENT_SECRET, rp_port);
+    World {
+        bridge,
+        idp: idp.unwrap(),
+        rp,
+        _redis: redis,
+    }
+}
+
+/// Drives one browser login; returns the RP's JSON verdict.
+async fn login(w: &World, email: &str, user: &str) -> Value {
+    let b = browser();
+    let resp = b.get(format!("{}/start", w.rp.base)).send().await.unwrap();
+    assert_eq!(resp.status(), 302, "RP /start");
+    let authorize = location(&resp);
+    assert!(authorize.starts_with(&w.bridge.base), "{authorize}");
+
+    let resp = b.get(&authorize).send().await.unwrap();
+    assert_eq!(
+        resp.status(),
+        303,
+        "authorize {authorize}: {:?}",
+        resp.headers().get("x-error-kind")
+    );
+    let login_page = absolute(&w.bridge.base, &location(&resp));
+    let page = b
+        .get(&login_page)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let login_id = input_value(&page, "login").expect("login id on the page");
+    let resp = b
+        .post(w.bridge.url("/login"))
+        .form(&[("login", login_id.as_str()), ("email", email)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "login page");
+    let to_idp = location(&resp);
+    assert!(to_idp.starts_with(&w.idp.base), "{to_idp}");
+
+    let resp = b.get(&to_idp).send().await.unwrap();
+    assert_eq!(resp.status(), 302, "IdP SSO");
+    let form_url = absolute(&w.idp.base, &location(&resp));
+    let form = b.get(&form_url).send().await.unwrap().text().await.unwrap();
+    let auth_state = input_value(&form, "AuthState").expect("AuthState");
+    let password = format!("{user}pass");
+    let resp = b
+        .post(&form_url)
+        .form(&[
+            ("username", user),
+            ("password", password.as_str()),
+            ("AuthState", auth_state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let post_page = resp.text().await.unwrap();
+    let acs = form_action(&post_page).expect("auto-post form");
+    let saml_response = input_value(&post_page, "SAMLResponse")
+        .unwrap_or_else(|| panic!("no SAMLResponse: {post_page}"));
+    let relay_state = input_value(&post_page, "RelayState").expect("RelayState");
+    assert_eq!(acs, w.bridge.url("/saml/acme/acs"));
+
+    let resp = b
+        .post(&acs)
+        .form(&[
+            ("SAMLResponse", saml_response.as_str()),
+            ("RelayState", relay_state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        303,
+        "ACS refused: {:?}",
+        resp.headers().get("x-error-kind")
+    );
+    let callback = location(&resp);
+    assert!(callback.starts_with(&w.rp.base), "{callback}");
+
+    let resp = b.get(&callback).send().await.unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "RP callback failed: {body}");
+    body
+}
+
+fn assert_standard_token_response(verdict: &Value) {
+    let allowed = [
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "id_token",
+        "scope",
+    ];
+    for k in verdict["token_response_keys"].as_array().unwrap() {
+        assert!(
+            allowed.contains(&k.as_str().unwrap()),
+            "token response field {k}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simplesamlphp_to_openid_client_basic_auth_without_nonce() {
+    let w = world("client_secret_basic", false).await;
+    let first = login(&w, "alice@acme.test", "alice").await;
+    let claims = &first["claims"];
+    assert_eq!(claims["email"], "alice@acme.test");
+    assert_eq!(claims["name"], "Alice Anderson");
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["lf-admins", "ml-team"])
+    );
+    assert_eq!(claims["sub"], subject_id("acme", "alice-0001"));
+    assert_eq!(claims["iss"], w.bridge.base.as_str());
+    assert!(claims.get("nonce").is_none());
+    assert_eq!(first["userinfo"]["email"], "alice@acme.test");
+    assert_standard_token_response(&first);
+
+    // A second login of the same user (fresh browser, so the IdP asks again): same sub.
+    let second = login(&w, "alice@acme.test", "alice").await;
+    assert_eq!(second["claims"]["sub"], claims["sub"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simplesamlphp_to_openid_client_post_auth_with_nonce() {
+    let w = world("client_secret_post", true).await;
+    // bob's IdP address is mixed case: the bridge lowercases it.
+    let verdict = login(&w, "bob.builder@acme.test", "bob").await;
+    let claims = &verdict["claims"];
+    assert_eq!(claims["email"], "bob.builder@acme.test");
+    assert_eq!(claims["groups"], serde_json::json!(["ml-team"]));
+    assert_eq!(claims["sub"], subject_id("acme", "bob-0002"));
+    assert!(claims["nonce"].is_string(), "nonce echoed when sent");
+    assert_standard_token_response(&verdict);
+
+    // carol has no groups attribute at all: that means no groups, not an error.
+    let verdict = login(&w, "carol@acme.test", "carol").await;
+    assert_eq!(verdict["claims"]["groups"], serde_json::json!([]));
+}
