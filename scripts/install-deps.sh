@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what building and testing sso-bridge needs on Debian 12, only when missing:
+# the C libraries samael/xmlsec link against, redis-server, SimpleSAMLphp (the test IdP) with
+# the PHP extensions it needs but does not pull in, and the npm packages of the test RP.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev clang)
+if [[ "${1:-}" != "--runtime" ]]; then
+  packages+=(redis-server simplesamlphp php-cli php8.2-xml php8.2-mbstring xmlsec1 openssl python3)
+  # Node may come from elsewhere than Debian; what matters is that the commands exist.
+  command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  # simplesamlphp pulls in apache2: forbid service starts so nothing takes port 80.
+  created_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [[ -n "$created_policy" ]] && $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+if [[ "${1:-}" != "--runtime" ]]; then
+  # The relying party that plays Langfuse: openid-client v5, as next-auth v4 uses.
+  if [[ ! -d tests/support/rp/node_modules/openid-client ]]; then
+    npm ci --prefix tests/support/rp --no-audit --no-fund --loglevel=error
+  fi
+fi
