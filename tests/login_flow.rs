@@ -219,7 +219,7 @@ async fn code_reuse_is_refused_and_revokes_the_first_access_token() {
     };
     assert_eq!(userinfo(at.clone()).await, 200);
 
-    let (status, second) = redeem(&bridge, &code, &login.verifier).await;
+    let (status, second) = redeem(bridge, &code, &login.verifier).await;
     assert_eq!(status, 400);
     assert_eq!(second["error"], "invalid_grant");
     assert_eq!(
