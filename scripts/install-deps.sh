@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev clang)
+packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
 if [[ "${1:-}" != "--runtime" ]]; then
   packages+=(redis-server simplesamlphp php-cli php8.2-xml php8.2-mbstring xmlsec1 openssl python3)
   # Node may come from elsewhere than Debian; what matters is that the commands exist.

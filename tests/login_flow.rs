@@ -633,3 +633,45 @@ async fn sp_metadata_health_and_jwks_are_served() {
         "never publish private parts"
     );
 }
+
+#[tokio::test]
+async fn login_hint_skips_the_page_when_it_routes_to_one_connection() {
+    let idp = TestIdp::new("https://idp.acme.test");
+    let bridge = bridge_with(&idp, None).await;
+    let (_, challenge) = pkce();
+    let authorize = |hint: &str| {
+        let mut url = url::Url::parse(&bridge.url("/oidc/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", CLIENT_ID)
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("login_hint", hint);
+        url
+    };
+    let resp = browser()
+        .get(authorize("Alice@Acme.Test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let to = location(&resp);
+    assert!(to.starts_with(&idp.sso_url), "straight to the IdP: {to}");
+    assert!(query_param(&to, "SAMLRequest").is_some());
+    assert!(
+        resp.headers().get("set-cookie").is_some(),
+        "the binding cookie is set on this hop too"
+    );
+
+    let b = browser();
+    let resp = b.get(authorize("bob@unknown.test")).send().await.unwrap();
+    let page_url = bridge.url(&location(&resp));
+    assert!(page_url.contains("/login?login="));
+    let page = b.get(&page_url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("value=\"bob@unknown.test\""),
+        "the hint pre-fills the form"
+    );
+}
