@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::policy::Decision;
+
 /// Something the bridge decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -18,11 +20,21 @@ pub enum Event {
         connection: String,
         domain: String,
     },
+    /// The policy allowed the login; `decision` holds the roles and the rule behind each.
     LoginSucceeded {
         connection: String,
         sub: String,
         email: String,
         groups: Vec<String>,
+        decision: Decision,
+    },
+    /// The policy refused an authenticated identity.
+    LoginDenied {
+        connection: String,
+        sub: String,
+        email: String,
+        groups: Vec<String>,
+        decision: Decision,
     },
     LoginRefused {
         connection: Option<String>,

@@ -2,17 +2,20 @@
 //! `RuntimeConfig` that the rest of the bridge trusts. Every error names the key at fault.
 
 pub mod model;
+pub mod policy;
 mod secrets;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::policy::routing::{ConnectionDomains, DomainRule};
 use crate::policy::{Domain, Email};
 use crate::saml::metadata::IdpMetadata;
 use crate::secret::Secret;
 pub use model::AttributeNames;
-use model::{ConnectionKind, FileConfig};
+use model::{ConnectionKind, DomainEntry, FileConfig};
+pub use policy::{Organization, PolicySettings};
 pub use secrets::EnvLookup;
 
 /// A configuration problem, pointing at the key that causes it.
@@ -52,6 +55,7 @@ pub struct RuntimeConfig {
     pub audit_file: Option<PathBuf>,
     pub clients: Vec<Client>,
     pub connections: Vec<Connection>,
+    pub policy: PolicySettings,
     pub lints: Vec<Lint>,
 }
 
@@ -86,8 +90,19 @@ pub struct Client {
 pub struct Connection {
     pub id: String,
     pub display_name: String,
-    pub domains: Vec<Domain>,
+    pub domains: Vec<DomainRule>,
+    pub enforce_sso: bool,
     pub saml: SamlConnection,
+}
+
+impl Connection {
+    pub fn routing(&self) -> ConnectionDomains {
+        ConnectionDomains {
+            connection_id: self.id.clone(),
+            domains: self.domains.clone(),
+            enforce_sso: self.enforce_sso,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -199,6 +214,13 @@ fn resolve(file: FileConfig, base: &Path, env: &EnvLookup) -> Result<RuntimeConf
 
     let clients = resolve_clients(&file, base, env, &mut lints)?;
     let connections = resolve_connections(&file, &public_url, base, &mut lints)?;
+    let policy = policy::resolve(
+        &file.policy,
+        &file.langfuse,
+        &file.rules,
+        &connections,
+        &mut lints,
+    )?;
 
     let audit_file = file
         .audit
@@ -217,6 +239,7 @@ fn resolve(file: FileConfig, base: &Path, env: &EnvLookup) -> Result<RuntimeConf
         audit_file,
         clients,
         connections,
+        policy,
         lints,
     })
 }
@@ -335,11 +358,18 @@ fn resolve_connections(
             ));
         }
         let mut domains = Vec::new();
-        for (j, d) in c.domains.iter().enumerate() {
-            let domain = Domain::parse(d).map_err(|e| {
-                ConfigError::new(format!("{key}.domains[{j}]"), format!("{d:?}: {e}"))
+        for (j, entry) in c.domains.iter().enumerate() {
+            let (raw, include_subdomains) = match entry {
+                DomainEntry::Exact(d) => (d, false),
+                DomainEntry::Table(t) => (&t.domain, t.include_subdomains),
+            };
+            let domain = Domain::parse(raw).map_err(|e| {
+                ConfigError::new(format!("{key}.domains[{j}]"), format!("{raw:?}: {e}"))
             })?;
-            domains.push(domain);
+            domains.push(DomainRule {
+                domain,
+                include_subdomains,
+            });
         }
         if domains.is_empty() {
             return Err(ConfigError::new(
@@ -362,6 +392,7 @@ fn resolve_connections(
             id: c.id.clone(),
             display_name: c.display_name.clone().unwrap_or_else(|| c.id.clone()),
             domains,
+            enforce_sso: c.enforce_sso,
             saml,
         });
     }

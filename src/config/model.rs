@@ -24,6 +24,12 @@ pub struct FileConfig {
     pub clients: Vec<ClientSection>,
     #[serde(default)]
     pub connections: Vec<ConnectionSection>,
+    #[serde(default)]
+    pub policy: super::policy::PolicySection,
+    #[serde(default)]
+    pub langfuse: super::policy::LangfuseSection,
+    #[serde(default)]
+    pub rules: Vec<super::policy::RuleSection>,
 }
 
 fn default_listen() -> String {
@@ -114,8 +120,33 @@ pub struct ConnectionSection {
     /// What the login page shows; defaults to the id.
     pub display_name: Option<String>,
     pub kind: ConnectionKind,
-    pub domains: Vec<String>,
+    /// Exact domains as strings; `{ domain = "...", include_subdomains = true }` also admits
+    /// every subdomain (dot-anchored).
+    pub domains: Vec<DomainEntry>,
+    /// These domains may only log in through their own connection(s), and Langfuse is told to
+    /// send them to SSO (`sso-bridge langfuse-env`).
+    #[serde(default = "yes")]
+    pub enforce_sso: bool,
     pub saml: Option<SamlSection>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DomainEntry {
+    Exact(String),
+    Table(DomainTable),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainTable {
+    pub domain: String,
+    #[serde(default)]
+    pub include_subdomains: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,7 +1,12 @@
-//! Pure access decisions: no I/O, time passed in. This slice holds the address types and
-//! domain routing; group → role rules arrive with the access-policy work.
+//! Pure access decisions: no I/O, time passed in. Address types, domain routing and the domain
+//! guard, and the group → role rule engine.
 
+pub mod decide;
 pub mod email;
+pub mod role;
 pub mod routing;
+pub mod rules;
 
+pub use decide::{decide, Decision, Facts};
 pub use email::{AddressError, Domain, Email};
+pub use role::Role;

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::pages::LoginPage;
+use super::pages::{ChoosePage, LoginPage};
 use super::params::Params;
 use super::{AppState, CorrelationId, PageError};
 use crate::audit::Event;
@@ -137,6 +137,22 @@ pub async fn show(
     render_login(&login_id, &email, None, None, StatusCode::OK)
 }
 
+fn render(page: &impl Template, cid: &str) -> Result<Response, PageError> {
+    let html = page.render().map_err(|e| {
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "template",
+            "The sign-in page could not be shown.",
+            cid,
+        )
+        .logged(&e)
+    })?;
+    let mut resp = Html(html).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
 fn render_login(
     login_id: &str,
     email: &str,
@@ -202,7 +218,27 @@ pub async fn submit(
             );
         }
     };
-    let Some(conn) = single_connection(&state, &email) else {
+    let candidates = routing::connections_for(&state.routing, email.domain());
+    let chosen = form.take("connection");
+    let routed = match (candidates.as_slice(), chosen.as_deref()) {
+        ([], _) => None,
+        (cs, Some(id)) => cs.iter().find(|c| c.connection_id == id).copied(),
+        ([one], None) => Some(*one),
+        (cs, None) => {
+            let page = ChoosePage {
+                login_id: &login_id,
+                email: email.as_str(),
+                domain: email.domain().as_str(),
+                connections: cs
+                    .iter()
+                    .filter_map(|c| state.config.connection(&c.connection_id))
+                    .map(|c| (c.id.as_str(), c.display_name.as_str()))
+                    .collect(),
+            };
+            return render(&page, cid);
+        }
+    };
+    let Some(conn) = routed.and_then(|c| state.config.connection(&c.connection_id)) else {
         state.audit.record(
             cid,
             &Event::LoginRefused {

@@ -61,14 +61,7 @@ impl AppState {
         clock: SharedClock,
         audit: SharedSink,
     ) -> Self {
-        let routing = config
-            .connections
-            .iter()
-            .map(|c| ConnectionDomains {
-                connection_id: c.id.clone(),
-                domains: c.domains.clone(),
-            })
-            .collect();
+        let routing = config.connections.iter().map(|c| c.routing()).collect();
         Self(Arc::new(Inner {
             config,
             store,

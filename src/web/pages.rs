@@ -19,3 +19,13 @@ pub struct ErrorPage<'a> {
     pub advice: &'a str,
     pub correlation_id: &'a str,
 }
+
+#[derive(Template)]
+#[template(path = "choose.html")]
+pub struct ChoosePage<'a> {
+    pub login_id: &'a str,
+    pub email: &'a str,
+    pub domain: &'a str,
+    /// (connection id, display name)
+    pub connections: Vec<(&'a str, &'a str)>,
+}

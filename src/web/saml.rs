@@ -13,7 +13,9 @@ use super::{cookie, AppState, CorrelationId, PageError};
 use crate::audit::Event;
 use crate::login::{BrowserBinding, Identity, PendingLogin};
 use crate::oidc::provider::{authorize, code};
-use crate::policy::routing;
+use crate::policy::decide::DenialReason;
+use crate::policy::routing::{self, GuardRefusal};
+use crate::policy::{self, Decision, Facts};
 use crate::saml::acs::{self, AcsError};
 use crate::saml::metadata::sp_metadata_xml;
 
@@ -124,36 +126,35 @@ pub async fn acs(
         .await
         .map_err(|e| refuse(e, conn_id))?;
 
-    let domains = &state.routing[conn_index];
-    if !routing::connection_may_assert(domains, &verified.email) {
+    if let Err(refusal) =
+        routing::guard(&state.routing, &state.routing[conn_index], &verified.email)
+    {
+        let (reason, message) = match &refusal {
+            GuardRefusal::ForeignDomain => (
+                "foreign_domain",
+                format!(
+                    "Your identity provider signed you in as an address in {}, which this connection may not vouch for.",
+                    verified.email.domain()
+                ),
+            ),
+            GuardRefusal::EnforcedElsewhere { .. } => (
+                "sso_enforced_elsewhere",
+                format!("Addresses in {} must sign in through their own organisation's connection.", verified.email.domain()),
+            ),
+        };
         state.audit.record(
             cid,
             &Event::LoginRefused {
                 connection: conn_id.map(str::to_owned),
-                reason: "foreign_domain".into(),
-                detail: format!(
-                    "{} is not a domain of this connection",
-                    verified.email.domain()
-                ),
+                reason: reason.into(),
+                detail: format!("{}: {refusal:?}", verified.email.domain()),
             },
         );
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "foreign_domain",
-            format!(
-                "Your identity provider signed you in as an address in {}, which this connection may not vouch for.",
-                verified.email.domain()
-            ),
-            cid,
-        )
-        .advice("Tell your administrator: add the domain to this connection, or sign in through the connection that owns it.")
-        .logged(&"domain guard"));
+        return Err(PageError::new(StatusCode::FORBIDDEN, reason, message, cid)
+            .advice("Tell your administrator: add the domain to this connection, or sign in through the connection that owns it.")
+            .logged(&"domain guard"));
     }
 
-    let pending = PendingLogin::finish(state.store.as_ref(), &relay_state)
-        .await
-        .map_err(|e| store_down(cid, &e))?
-        .ok_or_else(|| expired(cid))?;
     let identity = Identity {
         connection_id: conn.id.clone(),
         subject: verified.subject,
@@ -161,6 +162,37 @@ pub async fn acs(
         name: verified.name,
         groups: verified.groups,
     };
+    let decision = policy::decide(
+        &Facts {
+            connection: &conn.id,
+            groups: &identity.groups,
+        },
+        &state.config.policy.rules,
+    );
+    if !decision.allowed {
+        let message = denial_message(&state, &decision);
+        state.audit.record(
+            cid,
+            &Event::LoginDenied {
+                connection: conn.id.clone(),
+                sub: identity.sub(),
+                email: identity.email.to_string(),
+                groups: identity.groups.clone(),
+                decision,
+            },
+        );
+        // The pending login is spent: a refused user starts again from Langfuse.
+        let _ = PendingLogin::finish(state.store.as_ref(), &relay_state).await;
+        return Err(
+            PageError::new(StatusCode::FORBIDDEN, "access_denied", message, cid)
+                .advice("Ask your administrator for access, then sign in again from Langfuse."),
+        );
+    }
+
+    let pending = PendingLogin::finish(state.store.as_ref(), &relay_state)
+        .await
+        .map_err(|e| store_down(cid, &e))?
+        .ok_or_else(|| expired(cid))?;
     let code = code::issue(
         state.store.as_ref(),
         &pending,
@@ -177,6 +209,7 @@ pub async fn acs(
             sub: identity.sub(),
             email: identity.email.to_string(),
             groups: identity.groups.clone(),
+            decision,
         },
     );
     let to = authorize::success_redirect(
@@ -186,4 +219,22 @@ pub async fn acs(
         &state.config.public_url,
     );
     Ok(clear_binding_cookie(Redirect::to(&to).into_response()))
+}
+
+/// What a refused user is told: which groups to ask for, when the config allows naming them.
+fn denial_message(state: &AppState, decision: &Decision) -> String {
+    match decision.denial.as_ref().map(|d| d.reason) {
+        Some(DenialReason::DenyRule) => "Your account is not allowed to use Langfuse.".to_owned(),
+        _ => {
+            let groups = state.config.policy.granting_groups();
+            if state.config.policy.list_groups_on_denial && !groups.is_empty() {
+                format!(
+                    "You are not in a group that grants access to Langfuse. Ask your administrator to add you to one of: {}.",
+                    groups.join(", ")
+                )
+            } else {
+                "You are not in a group that grants access to Langfuse. Ask your administrator to add you to the right group.".to_owned()
+            }
+        }
+    }
 }

@@ -33,13 +33,44 @@ pub struct ConnSpec<'a> {
     pub extra: &'a str,
 }
 
-/// Writes metadata files into `dir` and resolves a config with the given connections.
+/// A permissive policy for tests about protocol, not access: everyone gets VIEWER in `acme`.
+pub const OPEN_POLICY: &str = r#"
+[policy]
+unmatched = "grant"
+unmatched_org = "acme"
+unmatched_role = "VIEWER"
+[[langfuse.organizations]]
+id = "acme"
+projects = ["production", "staging", "analytics"]
+"#;
+
+/// Writes metadata files into `dir` and resolves a config with the given connections and
+/// `OPEN_POLICY`.
 pub fn make_config(
     dir: &Path,
     public_url: &str,
     redis_url: Option<&str>,
     redirect_uris: &[&str],
     conns: &[ConnSpec<'_>],
+) -> RuntimeConfig {
+    make_config_with(
+        dir,
+        public_url,
+        redis_url,
+        redirect_uris,
+        conns,
+        OPEN_POLICY,
+    )
+}
+
+/// Like `make_config`, with the given top-level policy TOML (policy, organizations, rules).
+pub fn make_config_with(
+    dir: &Path,
+    public_url: &str,
+    redis_url: Option<&str>,
+    redirect_uris: &[&str],
+    conns: &[ConnSpec<'_>],
+    policy_toml: &str,
 ) -> RuntimeConfig {
     let mut toml = format!(
         "public_url = \"{public_url}\"\nlisten = \"127.0.0.1:0\"\n[keys]\nfiles = [\"signing.pem\"]\ngenerate_if_missing = true\n"
@@ -62,6 +93,7 @@ pub fn make_config(
             c.id, c.domains, c.extra
         ));
     }
+    toml.push_str(policy_toml);
     let env = |name: &str| (name == "LF_SECRET").then(|| CLIENT_SECRET.to_string());
     config::from_toml(&toml, dir, &env)
         .unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"))
