@@ -30,11 +30,45 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Parse and validate a configuration; print warnings; exit non-zero on an error.
+    /// Parse and validate a configuration and print its warnings. Exit 1 on an error; with
+    /// --strict, exit 2 when there are warnings.
     Check {
         /// Path to the TOML configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Treat warnings as a failure (exit code 2).
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Show the access decision for an email and a set of groups, and the rule behind each role.
+    Explain {
+        /// Path to the TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The user's email address (routes to a connection by its domain).
+        #[arg(long)]
+        email: String,
+        /// The user's groups, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        groups: Vec<String>,
+        /// The connection the login comes through (default: the one the email's domain routes to).
+        #[arg(long)]
+        connection: Option<String>,
+        /// Print JSON for machines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the Langfuse environment block (AUTH_CUSTOM_* and SSO enforcement) for this config.
+    LangfuseEnv {
+        /// Path to the TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The [[clients]] id Langfuse uses (default: the first client).
+        #[arg(long)]
+        client: Option<String>,
+        /// The sign-in button label (default: the connection's display name).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Signing-key tools.
     Keys {
@@ -57,7 +91,28 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config, strict } => check(&config, strict),
+        Command::Explain {
+            config,
+            email,
+            groups,
+            connection,
+            json,
+        } => explain(&config, &email, &groups, connection.as_deref(), json),
+        Command::LangfuseEnv {
+            config,
+            client,
+            name,
+        } => match load(&config).and_then(|cfg| {
+            config::langfuse_env::render(&cfg, client.as_deref(), name.as_deref())
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Keys {
             command: KeysCommand::Generate { out },
         } => match crate::app::write_new_key(&out) {
@@ -106,7 +161,7 @@ fn load(path: &std::path::Path) -> Result<RuntimeConfig, String> {
     config::load(path, &env_lookup).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
+fn check(path: &std::path::Path, strict: bool) -> ExitCode {
     let cfg = match load(path) {
         Ok(c) => c,
         Err(e) => return fail(&e),
@@ -124,6 +179,87 @@ fn check(path: &std::path::Path) -> ExitCode {
             "embedded memory (one instance only)"
         }
     );
+    if strict && !cfg.lints.is_empty() {
+        eprintln!("{} warning(s) and --strict: failing", cfg.lints.len());
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
+
+fn explain(
+    path: &std::path::Path,
+    raw_email: &str,
+    groups: &[String],
+    connection: Option<&str>,
+    json: bool,
+) -> ExitCode {
+    use crate::policy::routing;
+    use crate::policy::{decide, explain, Email, Facts};
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let email = match Email::parse(raw_email) {
+        Ok(e) => e,
+        Err(e) => return fail(&format!("--email: {e}")),
+    };
+    let groups: Vec<String> = groups
+        .iter()
+        .map(|g| g.trim().to_owned())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let all: Vec<_> = cfg.connections.iter().map(|c| c.routing()).collect();
+    let conn = match connection {
+        Some(id) => match all.iter().find(|c| c.connection_id == id) {
+            Some(c) => c,
+            None => return fail(&format!("--connection: no connection has id {id:?}")),
+        },
+        None => match routing::connections_for(&all, email.domain()).first() {
+            Some(c) => *c,
+            None => {
+                return fail(&format!(
+                    "no connection serves {}; pass --connection to test one",
+                    email.domain()
+                ))
+            }
+        },
+    };
+    let guard = routing::guard(&all, conn, &email);
+    let decision = decide(
+        &Facts {
+            connection: &conn.connection_id,
+            groups: &groups,
+        },
+        &cfg.policy.rules,
+    );
+    if json {
+        let v = serde_json::json!({
+            "email": email.as_str(),
+            "connection": conn.connection_id,
+            "domain_guard": match &guard { Ok(()) => "ok".to_owned(), Err(r) => format!("{r:?}") },
+            "allowed": guard.is_ok() && decision.allowed,
+            "decision": decision,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let shown = if groups.is_empty() {
+        "(none)".to_owned()
+    } else {
+        groups.join(", ")
+    };
+    println!(
+        "email: {email}\nconnection: {}\ngroups: {shown}",
+        conn.connection_id
+    );
+    match &guard {
+        Err(r) => println!(
+            "decision: DENIED — domain guard: {r:?} ({} may not assert {} addresses)",
+            conn.connection_id,
+            email.domain()
+        ),
+        Ok(()) => print!("{}", explain::render(&decision)),
+    }
     ExitCode::SUCCESS
 }
 

@@ -1,6 +1,7 @@
 //! Configuration: the strict TOML model (`model`), and its resolution into a checked
 //! `RuntimeConfig` that the rest of the bridge trusts. Every error names the key at fault.
 
+pub mod langfuse_env;
 pub mod model;
 pub mod policy;
 mod secrets;
@@ -83,7 +84,32 @@ pub struct TokenLifetimes {
 pub struct Client {
     pub id: String,
     pub secret: Secret,
+    /// Where the secret came from, so `langfuse-env` can point Langfuse at the same source
+    /// without printing the value.
+    pub secret_source: SecretSource,
     pub redirect_uris: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+    Inline,
+}
+
+impl SecretSource {
+    fn of(inline: Option<&str>, file: Option<&Path>) -> Self {
+        match (inline, file) {
+            (_, Some(f)) => SecretSource::File(f.to_path_buf()),
+            (Some(raw), None) => raw
+                .strip_prefix("${")
+                .and_then(|r| r.strip_suffix('}'))
+                .filter(|name| !name.contains(['$', '{', '}']))
+                .map(|name| SecretSource::Env(name.to_owned()))
+                .unwrap_or(SecretSource::Inline),
+            (None, None) => SecretSource::Inline,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -325,6 +351,7 @@ fn resolve_clients(
         clients.push(Client {
             id: c.id.clone(),
             secret,
+            secret_source: SecretSource::of(c.secret.as_deref(), c.secret_file.as_deref()),
             redirect_uris: c.redirect_uris.clone(),
         });
     }

@@ -3,6 +3,7 @@
 
 pub mod decide;
 pub mod email;
+pub mod explain;
 pub mod role;
 pub mod routing;
 pub mod rules;
