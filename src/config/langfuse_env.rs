@@ -49,7 +49,7 @@ pub fn render(
         ),
     };
     line(&mut o, &secret.0, &secret.1);
-    line(&mut o, 
+    line(&mut o,
         "The bridge's public_url, byte for byte: no trailing slash, or Langfuse's issuer check fails.",
         &format!("AUTH_CUSTOM_ISSUER={}", config.public_url),
     );
@@ -120,7 +120,7 @@ pub fn render(
             "AUTH_DISABLE_USERNAME_PASSWORD=false",
         );
     }
-    line(&mut o, 
+    line(&mut o,
         "Users are created in Langfuse at their first SSO login, which is a sign-up: keep it allowed.",
         "AUTH_DISABLE_SIGNUP=false",
     );
