@@ -187,20 +187,59 @@ async fn the_example_config_serves_discovery_jwks_login_and_metadata() {
 #[test]
 fn explain_prints_the_rule_behind_each_role() {
     let env = [("LANGFUSE_CLIENT_SECRET", "dev-only-secret-change-me")];
-    let (code, out, err) = run(&["explain", "--config", &example(), "--email", "Ana@ACME.example", "--groups", "ml-engineers,prod-oncall"], &env);
+    let (code, out, err) = run(
+        &[
+            "explain",
+            "--config",
+            &example(),
+            "--email",
+            "Ana@ACME.example",
+            "--groups",
+            "ml-engineers,prod-oncall",
+        ],
+        &env,
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("decision: ALLOWED"), "{out}");
-    assert!(out.contains("organization acme: MEMBER (rule \"ml engineers\")"), "{out}");
+    assert!(
+        out.contains("organization acme: MEMBER (rule \"ml engineers\")"),
+        "{out}"
+    );
     assert!(out.contains("project production: VIEWER"), "{out}");
     assert!(out.contains("capped by rule \"ml engineers\""), "{out}");
 
-    let (_, out, _) = run(&["explain", "--config", &example(), "--email", "ana@acme.example", "--groups", "nothing-useful", "--json"], &env);
+    let (_, out, _) = run(
+        &[
+            "explain",
+            "--config",
+            &example(),
+            "--email",
+            "ana@acme.example",
+            "--groups",
+            "nothing-useful",
+            "--json",
+        ],
+        &env,
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["allowed"], false);
     assert_eq!(v["decision"]["denial"]["reason"], "no_matching_rule");
 
     // An address the connection may not assert is denied by the domain guard.
-    let (_, out, _) = run(&["explain", "--config", &example(), "--email", "eve@evil.example", "--groups", "langfuse-admins", "--connection", "acme-okta"], &env);
+    let (_, out, _) = run(
+        &[
+            "explain",
+            "--config",
+            &example(),
+            "--email",
+            "eve@evil.example",
+            "--groups",
+            "langfuse-admins",
+            "--connection",
+            "acme-okta",
+        ],
+        &env,
+    );
     assert!(out.contains("DENIED — domain guard"), "{out}");
 }
 
@@ -214,9 +253,15 @@ fn langfuse_env_matches_the_config_without_printing_secrets() {
     assert!(out.contains("AUTH_CUSTOM_ISSUER=http://127.0.0.1:8080\n"));
     assert!(out.contains("AUTH_DOMAINS_WITH_SSO_ENFORCEMENT=acme.example\n"));
     assert!(out.contains("AUTH_CUSTOM_CLIENT_AUTH_METHOD=client_secret_basic\n"));
-    assert!(!out.contains("dev-only-secret-change-me"), "the secret is never printed");
+    assert!(
+        !out.contains("dev-only-secret-change-me"),
+        "the secret is never printed"
+    );
     for line in out.lines().filter(|l| !l.starts_with('#')) {
-        assert!(line.starts_with("AUTH_"), "every value line is an AUTH_ variable: {line}");
+        assert!(
+            line.starts_with("AUTH_"),
+            "every value line is an AUTH_ variable: {line}"
+        );
     }
 }
 

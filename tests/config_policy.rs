@@ -18,7 +18,12 @@ fn load(extra: &str) -> Result<RuntimeConfig, ConfigError> {
 }
 
 fn lint_keys(extra: &str) -> Vec<String> {
-    load(extra).unwrap().lints.into_iter().map(|l| format!("{}: {}", l.key, l.message)).collect()
+    load(extra)
+        .unwrap()
+        .lints
+        .into_iter()
+        .map(|l| format!("{}: {}", l.key, l.message))
+        .collect()
 }
 
 fn has_lint(extra: &str, needle: &str) -> bool {
@@ -53,23 +58,41 @@ fn rule_errors_name_the_key() {
 
 #[test]
 fn default_role_lint_only_above_viewer() {
-    let grant = |role: &str| format!("[policy]\nunmatched = \"grant\"\nunmatched_org = \"acme\"\nunmatched_role = \"{role}\"\n");
+    let grant = |role: &str| {
+        format!("[policy]\nunmatched = \"grant\"\nunmatched_org = \"acme\"\nunmatched_role = \"{role}\"\n")
+    };
     assert!(has_lint(&grant("MEMBER"), "least-privilege"));
     assert!(!has_lint(&grant("VIEWER"), "least-privilege"));
 }
 
 #[test]
 fn owner_to_a_broad_group_is_flagged() {
-    let rule = |matcher: &str, role: &str| format!("[[rules]]\n{matcher}\norg = \"acme\"\norg_role = \"{role}\"\n");
-    assert!(has_lint(&rule("group = \"Everyone\"", "OWNER"), "OWNER to a broad match"));
-    assert!(has_lint(&rule("group_prefix = \"lf-\"", "OWNER"), "OWNER to a broad match"));
-    assert!(!has_lint(&rule("group = \"langfuse-owners\"", "OWNER"), "OWNER to a broad match"));
-    assert!(!has_lint(&rule("group = \"Everyone\"", "VIEWER"), "OWNER to a broad match"));
+    let rule = |matcher: &str, role: &str| {
+        format!("[[rules]]\n{matcher}\norg = \"acme\"\norg_role = \"{role}\"\n")
+    };
+    assert!(has_lint(
+        &rule("group = \"Everyone\"", "OWNER"),
+        "OWNER to a broad match"
+    ));
+    assert!(has_lint(
+        &rule("group_prefix = \"lf-\"", "OWNER"),
+        "OWNER to a broad match"
+    ));
+    assert!(!has_lint(
+        &rule("group = \"langfuse-owners\"", "OWNER"),
+        "OWNER to a broad match"
+    ));
+    assert!(!has_lint(
+        &rule("group = \"Everyone\"", "VIEWER"),
+        "OWNER to a broad match"
+    ));
 }
 
 #[test]
 fn unknown_project_and_shadowed_rule_are_flagged() {
-    let p = |name: &str| format!("[[rules]]\ngroup = \"a\"\norg = \"acme\"\nprojects = {{ {name} = \"MEMBER\" }}\n");
+    let p = |name: &str| {
+        format!("[[rules]]\ngroup = \"a\"\norg = \"acme\"\nprojects = {{ {name} = \"MEMBER\" }}\n")
+    };
     assert!(has_lint(&p("prodution"), "not listed"));
     assert!(!has_lint(&p("production"), "not listed"));
     let shadow = "[[rules]]\ngroup = \"a\"\norg = \"acme\"\norg_role = \"ADMIN\"\n[[rules]]\ngroup = \"a\"\ndeny = true\n";

@@ -6,43 +6,9 @@
 mod common;
 
 use common::servers::{self, free_port};
-use common::{browser, location, make_config, Bridge, ConnSpec, CLIENT_SECRET};
+use common::{browser, make_config, Bridge, ConnSpec, CLIENT_SECRET};
 use serde_json::Value;
 use sso_bridge::login::subject_id;
-
-/// The value of a hidden input in an HTML page, entity-decoded.
-fn input_value(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("name=\"{name}\""))?;
-    let tag_start = html[..at].rfind('<')?;
-    let tag_end = at + html[at..].find('>')?;
-    let tag = &html[tag_start..tag_end];
-    let v = tag.find("value=\"")? + 7;
-    let end = tag[v..].find('"')? + v;
-    Some(unescape(&tag[v..end]))
-}
-
-fn form_action(html: &str) -> Option<String> {
-    let at = html.find("<form")?;
-    let a = html[at..].find("action=\"")? + at + 8;
-    let end = html[a..].find('"')? + a;
-    Some(unescape(&html[a..end]))
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#039;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-fn absolute(base: &str, loc: &str) -> String {
-    url::Url::parse(base)
-        .unwrap()
-        .join(loc)
-        .unwrap()
-        .to_string()
-}
 
 struct World {
     bridge: Bridge,
@@ -86,87 +52,10 @@ async fn world(auth_method: &str, nonce: bool) -> World {
     }
 }
 
-/// Drives one browser login; returns the RP's JSON verdict.
 async fn login(w: &World, email: &str, user: &str) -> Value {
-    let b = browser();
-    let resp = b.get(format!("{}/start", w.rp.base)).send().await.unwrap();
-    assert_eq!(resp.status(), 302, "RP /start");
-    let authorize = location(&resp);
-    assert!(authorize.starts_with(&w.bridge.base), "{authorize}");
-
-    let resp = b.get(&authorize).send().await.unwrap();
-    assert_eq!(
-        resp.status(),
-        303,
-        "authorize {authorize}: {:?}",
-        resp.headers().get("x-error-kind")
-    );
-    let login_page = absolute(&w.bridge.base, &location(&resp));
-    let page = b
-        .get(&login_page)
-        .send()
+    browser::login(&w.rp.base, &w.bridge.base, &w.idp.base, email, user)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let login_id = input_value(&page, "login").expect("login id on the page");
-    let resp = b
-        .post(w.bridge.url("/login"))
-        .form(&[("login", login_id.as_str()), ("email", email)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303, "login page");
-    let to_idp = location(&resp);
-    assert!(to_idp.starts_with(&w.idp.base), "{to_idp}");
-
-    let resp = b.get(&to_idp).send().await.unwrap();
-    assert_eq!(resp.status(), 302, "IdP SSO");
-    let form_url = absolute(&w.idp.base, &location(&resp));
-    let form = b.get(&form_url).send().await.unwrap().text().await.unwrap();
-    let auth_state = input_value(&form, "AuthState").expect("AuthState");
-    let password = format!("{user}pass");
-    let resp = b
-        .post(&form_url)
-        .form(&[
-            ("username", user),
-            ("password", password.as_str()),
-            ("AuthState", auth_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let post_page = resp.text().await.unwrap();
-    let acs = form_action(&post_page).expect("auto-post form");
-    let saml_response = input_value(&post_page, "SAMLResponse")
-        .unwrap_or_else(|| panic!("no SAMLResponse: {post_page}"));
-    let relay_state = input_value(&post_page, "RelayState").expect("RelayState");
-    assert_eq!(acs, w.bridge.url("/saml/acme/acs"));
-
-    let resp = b
-        .post(&acs)
-        .form(&[
-            ("SAMLResponse", saml_response.as_str()),
-            ("RelayState", relay_state.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        303,
-        "ACS refused: {:?}",
-        resp.headers().get("x-error-kind")
-    );
-    let callback = location(&resp);
-    assert!(callback.starts_with(&w.rp.base), "{callback}");
-
-    let resp = b.get(&callback).send().await.unwrap();
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 200, "RP callback failed: {body}");
-    body
+        .verdict()
 }
 
 fn assert_standard_token_response(verdict: &Value) {

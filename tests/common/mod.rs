@@ -3,6 +3,7 @@
 //! injected clock and audit sink, and a real `redis-server` on a free port.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod flow;
 pub mod saml_idp;
 pub mod servers;

@@ -27,11 +27,17 @@ pub struct Guard {
 }
 
 impl Guard {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Guard {
+    pub fn spawn(name: &'static str, cmd: &mut Command) -> Guard {
         let child = cmd.process_group(0).spawn().unwrap_or_else(|e| {
             panic!("cannot start {name}: {e} (run .ci/run or scripts/test.sh to install it)")
         });
         Guard { child, name }
+    }
+}
+
+impl Guard {
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
     }
 }
 
