@@ -100,3 +100,29 @@ fn unknown_project_and_shadowed_rule_are_flagged() {
     let unshadowed = "[[rules]]\ngroup = \"a\"\norg = \"acme\"\norg_role = \"ADMIN\"\n[[rules]]\ngroup = \"b\"\ndeny = true\n";
     assert!(!has_lint(unshadowed, "can never take effect"));
 }
+
+#[test]
+fn domains_accept_tables_with_subdomains() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/example-idp-metadata.xml"
+    ))
+    .unwrap();
+    std::fs::write(dir.path().join("idp.xml"), idp).unwrap();
+    let text = format!(
+        "{BASE}[[connections]]\nid = \"c\"\nkind = \"saml\"\ndomains = [\"a.example\", {{ domain = \"B.example.\", include_subdomains = true }}]\n[connections.saml]\nidp_metadata_file = \"idp.xml\"\n"
+    );
+    let cfg = config::from_toml(&text, dir.path(), &|_| None).unwrap();
+    let d = &cfg.connections[0].domains;
+    assert_eq!(
+        (d[0].domain.as_str(), d[0].include_subdomains),
+        ("a.example", false)
+    );
+    assert_eq!(
+        (d[1].domain.as_str(), d[1].include_subdomains),
+        ("b.example", true)
+    );
+    let bad = text.replace("include_subdomains = true", "include_subdomain = true");
+    assert!(config::from_toml(&bad, dir.path(), &|_| None).is_err());
+}

@@ -675,3 +675,75 @@ async fn login_hint_skips_the_page_when_it_routes_to_one_connection() {
         "the hint pre-fills the form"
     );
 }
+
+#[tokio::test]
+async fn several_connections_for_one_domain_let_the_user_choose() {
+    let idp_a = TestIdp::new("https://idp-a.acme.test");
+    let idp_b = TestIdp::new("https://idp-b.acme.test");
+    let (ma, mb) = (idp_a.metadata(), idp_b.metadata());
+    let bridge = Bridge::start(t0(), |dir, base| {
+        make_config(
+            dir,
+            base,
+            None,
+            &[REDIRECT_URI],
+            &[
+                ConnSpec {
+                    id: "acme-old",
+                    domains: &["acme.test"],
+                    idp_metadata: ma,
+                    extra: "",
+                },
+                ConnSpec {
+                    id: "acme-new",
+                    domains: &["acme.test"],
+                    idp_metadata: mb,
+                    extra: "",
+                },
+            ],
+        )
+    })
+    .await;
+    let b = browser();
+    let (_, challenge) = pkce();
+    let mut url = url::Url::parse(&bridge.url("/oidc/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("login_hint", "alice@acme.test");
+    // A hint that routes to two connections does not skip the page.
+    let resp = b.get(url).send().await.unwrap();
+    let login_id = query_param(&bridge.url(&location(&resp)), "login").unwrap();
+    let resp = b
+        .post(bridge.url("/login"))
+        .form(&[("login", login_id.as_str()), ("email", "alice@acme.test")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("value=\"acme-old\"") && page.contains("value=\"acme-new\""),
+        "{page}"
+    );
+
+    let pick = |conn: &'static str| {
+        b.post(bridge.url("/login"))
+            .form(&[
+                ("login", login_id.as_str()),
+                ("email", "alice@acme.test"),
+                ("connection", conn),
+            ])
+            .send()
+    };
+    let resp = pick("acme-new").await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(location(&resp).starts_with(&idp_b.sso_url));
+    // A connection that does not serve the domain cannot be forced through the form.
+    let resp = pick("nonexistent").await.unwrap();
+    assert_eq!(resp.status(), 400);
+}
