@@ -159,13 +159,21 @@ pub fn load(path: &Path, env: &EnvLookup) -> Result<RuntimeConfig, ConfigError> 
 }
 
 pub fn from_toml(text: &str, base: &Path, env: &EnvLookup) -> Result<RuntimeConfig, ConfigError> {
-    let file: FileConfig = toml::from_str(text).map_err(|e| {
-        let key = e
-            .span()
-            .map(|s| format!("line {}", line_of(text, s.start)))
-            .unwrap_or_else(|| "config".into());
-        ConfigError::new(key, e.message().to_owned())
-    })?;
+    let file: FileConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.inner();
+            let at = inner
+                .span()
+                .map(|s| format!(" (line {})", line_of(text, s.start)))
+                .unwrap_or_default();
+            let key = if path.is_empty() || path == "." {
+                "config".to_owned()
+            } else {
+                path
+            };
+            ConfigError::new(format!("{key}{at}"), inner.message().to_owned())
+        })?;
     resolve(file, base, env)
 }
 
