@@ -1,0 +1,54 @@
+//! Full validation of one signed SAML Response (signature, then every check, claims read from
+//! the signed bytes), single thread. DESIGN.md §9 aims at ≥ 5,000 responses/s per core; compare
+//! runs by their medians, on the same machine, never inside tests.
+//!
+//!   cargo bench --bench acs_verify
+
+#[path = "../tests/common/saml_idp.rs"]
+#[allow(dead_code)]
+mod saml_idp;
+
+use chrono::{TimeZone, Utc};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use saml_idp::{ResponseSpec, TestIdp};
+use sso_bridge::saml::acs;
+
+fn bench(c: &mut Criterion) {
+    let now = Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap();
+    let idp = TestIdp::new("https://idp.acme.test");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("idp.xml"), idp.metadata()).unwrap();
+    let toml = r#"
+public_url = "https://sso.example.com"
+[keys]
+files = ["k.pem"]
+[[connections]]
+id = "acme"
+kind = "saml"
+domains = ["acme.test"]
+[connections.saml]
+idp_metadata_file = "idp.xml"
+"#;
+    let config = sso_bridge::config::from_toml(toml, dir.path(), &|_| None).unwrap();
+    let conn = &config.connections[0].saml;
+
+    let mut group = c.benchmark_group("acs_verify");
+    group.throughput(Throughput::Elements(1));
+    for (name, sign_response, sign_assertion) in [
+        ("assertion_signed", false, true),
+        ("response_signed", true, false),
+        ("both_signed", true, true),
+    ] {
+        let mut spec = ResponseSpec::new(&conn.acs_url, &conn.sp_entity_id, "_req1", now);
+        spec.sign_response = sign_response;
+        spec.sign_assertion = sign_assertion;
+        spec.groups = (0..20).map(|i| format!("group-{i}")).collect();
+        let xml = idp.response(&spec).into_bytes();
+        acs::verify(&xml, conn, now).expect("fixture verifies");
+        group.bench_function(name, |b| b.iter(|| acs::verify(&xml, conn, now).unwrap()));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
