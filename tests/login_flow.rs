@@ -306,11 +306,24 @@ async fn a_response_posted_from_another_browser_is_refused() {
     let bridge = bridge_with(&idp, None).await;
     let login = flow::start(&bridge, "alice@acme.test", false).await;
     let saml = idp.response_b64(&login.spec(&bridge, "acme"));
+    // A browser with no binding cookie at all (field case 019 B): a 400 that says so.
     let other = browser();
     let resp = flow::post_acs_from(&other, &bridge, "acme", &saml, &login.relay_state).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_kind(&resp), "cookie_missing");
+    // A browser holding the cookie of its own login (login CSRF, field case 019 D).
+    let attacker = flow::start(&bridge, "mallory@acme.test", false).await;
+    let resp = flow::post_acs_from(
+        &attacker.browser,
+        &bridge,
+        "acme",
+        &saml,
+        &login.relay_state,
+    )
+    .await;
     assert_eq!(resp.status(), 403);
     assert_eq!(error_kind(&resp), "browser_mismatch");
-    // The same response from the right browser still works: the refusal consumed nothing.
+    // The same response from the right browser still works: the refusals consumed nothing.
     let resp = login.post_acs(&bridge, "acme", &saml).await;
     assert_eq!(resp.status(), 303);
 }

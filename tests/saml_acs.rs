@@ -20,6 +20,10 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
+        Self::with("")
+    }
+
+    fn with(extra: &'static str) -> Self {
         let idp = TestIdp::new("https://idp.acme.test");
         let dir = tempfile::tempdir().unwrap();
         let config = make_config(
@@ -31,7 +35,7 @@ impl Fixture {
                 id: "acme",
                 domains: &["acme.test"],
                 idp_metadata: idp.metadata(),
-                extra: "",
+                extra,
             }],
         );
         Fixture {
@@ -87,7 +91,7 @@ fn accepts_assertion_signed_response_signed_and_both() {
         assert_eq!(v.subject, "00u-alice-0001");
         assert_eq!(v.name.as_deref(), Some("Alice Anderson"));
         assert_eq!(v.groups, vec!["lf-admins", "ml-team"]);
-        assert_eq!(v.in_response_to, "_req1");
+        assert_eq!(v.in_response_to.as_deref(), Some("_req1"));
     }
 }
 
@@ -99,7 +103,7 @@ fn unsigned_response_is_refused() {
             s.sign_assertion = false;
             s.sign_response = false;
         },
-        AcsError::Signature,
+        AcsError::Unsigned,
     );
 }
 
@@ -208,16 +212,26 @@ fn wrong_issuer_and_failed_status_are_refused() {
 }
 
 #[test]
-fn sha1_signatures_are_refused_by_default() {
+fn sha1_signatures_are_refused_by_default_and_accepted_on_opt_in() {
     let f = Fixture::new();
     f.refuses(
         |s| {
             s.signature_alg = RSA_SHA1.into();
             s.digest_alg = SHA1.into();
         },
-        AcsError::Signature,
+        AcsError::Algorithm,
     );
-    f.refuses(|s| s.digest_alg = SHA1.into(), AcsError::Signature);
+    f.refuses(|s| s.digest_alg = SHA1.into(), AcsError::Algorithm);
+    let legacy = Fixture::with("allow_sha1 = true");
+    let mut spec = legacy.spec();
+    spec.signature_alg = RSA_SHA1.into();
+    spec.digest_alg = SHA1.into();
+    legacy.verify(&spec).expect("SHA-1 accepted on opt-in");
+    assert!(legacy
+        .config
+        .lints
+        .iter()
+        .any(|l| l.key.ends_with("allow_sha1")));
 }
 
 #[test]
@@ -255,7 +269,13 @@ fn subject_and_email_are_required() {
         |s| s.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient".into(),
         AcsError::Subject,
     );
-    f.refuses(|s| s.email = None, AcsError::Email);
+    f.refuses(
+        |s| s.email = None,
+        AcsError::MissingAttribute {
+            attribute: "email".into(),
+            received: vec!["displayName".into(), "groups".into()],
+        },
+    );
     f.refuses(|s| s.email = Some("not-an-address".into()), AcsError::Email);
 }
 
@@ -312,4 +332,291 @@ idp_metadata_file = "idp.xml"
     // The same file with the certificate marked for signing loads.
     std::fs::write(dir.path().join("idp.xml"), idp.metadata()).unwrap();
     sso_bridge::config::from_toml(toml, dir.path(), &|_| None).unwrap();
+}
+
+/// The pieces of a response with only the assertion signed, for building wrapping attacks.
+struct Parts {
+    signed: String,
+    assertion: String,
+    signature: String,
+    evil: String,
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let a = s.find(start).unwrap();
+    let b = s[a..].find(end).unwrap() + a + end.len();
+    &s[a..b]
+}
+
+impl Fixture {
+    fn parts(&self, spec: &ResponseSpec) -> Parts {
+        let signed = self.idp.response(spec);
+        let assertion = between(&signed, "<saml:Assertion", "</saml:Assertion>").to_owned();
+        let signature = between(&assertion, "<ds:Signature", "</ds:Signature>").to_owned();
+        let mut evil = spec.clone();
+        evil.sign_assertion = false;
+        evil.assertion_id = "_evil".into();
+        evil.email = Some("admin@acme.test".into());
+        evil.groups = vec!["lf-owners".into()];
+        Parts {
+            signed,
+            assertion,
+            signature,
+            evil: evil.assertion_xml(&self.idp),
+        }
+    }
+}
+
+fn with_signature(assertion: &str, signature: &str) -> String {
+    assertion.replacen("</saml:Issuer>", &format!("</saml:Issuer>{signature}"), 1)
+}
+
+fn with_inside(signature: &str, content: &str) -> String {
+    signature.replacen("</ds:Signature>", &format!("{content}</ds:Signature>"), 1)
+}
+
+#[test]
+fn signature_wrapping_xsw1_to_xsw8_is_refused() {
+    let f = Fixture::new();
+    // XSW1/XSW2: a signed Response wrapped by an evil one.
+    let mut rs = f.spec();
+    rs.sign_response = true;
+    rs.sign_assertion = false;
+    let signed_response = f.idp.response(&rs);
+    f.verify_xml(&signed_response).unwrap();
+    let rsig = between(&signed_response, "<ds:Signature", "</ds:Signature>").to_owned();
+    let original_unsigned = signed_response.replacen(&rsig, "", 1);
+    let p = f.parts(&f.spec());
+    let mut evil_envelope = rs.clone();
+    evil_envelope.response_id = "_evilresp".into();
+    evil_envelope.sign_response = false;
+    let xsw1 = evil_envelope.response_xml(&f.idp, &p.evil);
+    let xsw1 = xsw1.replacen(
+        "</saml:Issuer>",
+        &format!(
+            "</saml:Issuer>{}",
+            with_inside(
+                &rsig,
+                &format!("<ds:Object>{original_unsigned}</ds:Object>")
+            )
+        ),
+        1,
+    );
+    let xsw2 = evil_envelope.response_xml(&f.idp, &p.evil).replacen(
+        "</saml:Issuer>",
+        &format!("</saml:Issuer>{original_unsigned}{rsig}"),
+        1,
+    );
+
+    // XSW3-XSW8: a signed assertion and an evil one.
+    let spec = f.spec();
+    let p = f.parts(&spec);
+    f.verify_xml(&p.signed).unwrap();
+    let original_unsigned = p.assertion.replacen(&p.signature, "", 1);
+    let wrap = |body: &str| spec.response_xml(&f.idp, body);
+    let evil_signed = with_signature(&p.evil, &p.signature);
+    let attacks = [
+        ("XSW1", xsw1),
+        ("XSW2", xsw2),
+        ("XSW3", wrap(&format!("{}{}", p.evil, p.assertion))),
+        (
+            "XSW4",
+            wrap(&p.evil.replacen(
+                "</saml:Assertion>",
+                &format!("{}</saml:Assertion>", p.assertion),
+                1,
+            )),
+        ),
+        ("XSW5", wrap(&format!("{evil_signed}{original_unsigned}"))),
+        (
+            "XSW6",
+            wrap(&with_signature(
+                &p.evil,
+                &with_inside(&p.signature, &original_unsigned),
+            )),
+        ),
+        (
+            "XSW7",
+            wrap(&format!(
+                "<samlp:Extensions>{}</samlp:Extensions>{}",
+                p.assertion, p.evil
+            )),
+        ),
+        (
+            "XSW8",
+            wrap(&with_signature(
+                &p.evil,
+                &with_inside(
+                    &p.signature,
+                    &format!("<ds:Object>{original_unsigned}</ds:Object>"),
+                ),
+            )),
+        ),
+    ];
+    for (name, xml) in attacks {
+        let result = f.verify_xml(&xml);
+        assert_eq!(result.unwrap_err(), AcsError::AssertionCount, "{name}");
+    }
+    // The one-assertion rule alone is not what stops them: the evil assertion moved into the
+    // signed one's place, with the signed one removed, fails the signature.
+    let swapped = wrap(&evil_signed);
+    assert_eq!(f.verify_xml(&swapped).unwrap_err(), AcsError::Signature);
+}
+
+#[test]
+fn a_comment_inside_signed_text_cannot_truncate_it() {
+    // The IdP signs "alice@acme.test.evil.test"; an attacker splits it with a comment after
+    // signing (exclusive c14n drops comments, so the digest still matches). A parser that
+    // read the first text node would see "alice@acme.test".
+    let f = Fixture::new();
+    let mut spec = f.spec();
+    spec.email = Some("alice@acme.test.evil.test".into());
+    spec.name_id = "alice@acme.test.evil.test".into();
+    let xml = f.idp.response(&spec);
+    let v = f.verify_xml(&xml).unwrap();
+    assert_eq!(v.email.as_str(), "alice@acme.test.evil.test");
+    let split = xml.replace(
+        ">alice@acme.test.evil.test<",
+        ">alice@acme.test<!---->.evil.test<",
+    );
+    assert_eq!(split.matches("<!---->").count(), 2, "NameID and attribute");
+    let v = f.verify_xml(&split).unwrap();
+    assert_eq!(v.email.as_str(), "alice@acme.test.evil.test");
+    assert_eq!(v.subject, "alice@acme.test.evil.test");
+    // A processing instruction is part of the canonical form: inserting one breaks the digest.
+    let pi = xml.replace(
+        ">alice@acme.test.evil.test<",
+        ">alice@acme.test<?x y?>.evil.test<",
+    );
+    assert_eq!(f.verify_xml(&pi).unwrap_err(), AcsError::Signature);
+}
+
+#[test]
+fn a_signature_over_another_element_covers_no_claims() {
+    let f = Fixture::new();
+    let spec = f.spec();
+    f.verify(&spec).unwrap();
+    // A valid IdP signature, but over an Extensions element, not the Response or assertion.
+    let mut unsigned = spec.clone();
+    unsigned.sign_assertion = false;
+    let assertion = unsigned.assertion_xml(&f.idp);
+    let response = unsigned.response_xml(&f.idp, &assertion);
+    let ext = format!(
+        r#"<samlp:Extensions ID="_ext">{}<x xmlns="urn:x">y</x></samlp:Extensions>"#,
+        spec.signature_template(&f.idp, "_ext")
+    );
+    let with_ext = response.replacen("<samlp:Status>", &format!("{ext}<samlp:Status>"), 1);
+    let signed = f.idp.sign(&with_ext);
+    assert!(signed.contains("<ds:SignatureValue>") && !signed.contains("<ds:SignatureValue></"));
+    assert_eq!(f.verify_xml(&signed).unwrap_err(), AcsError::Signature);
+}
+
+#[test]
+fn duplicate_ids_are_refused() {
+    let f = Fixture::new();
+    let spec = f.spec();
+    let xml = f.idp.response(&spec);
+    f.verify_xml(&xml).unwrap();
+    let dup = xml.replacen(
+        "<samlp:Status>",
+        &format!(
+            r#"<samlp:Extensions><x xmlns="urn:x" ID="{}"/></samlp:Extensions><samlp:Status>"#,
+            spec.assertion_id
+        ),
+        1,
+    );
+    assert_eq!(f.verify_xml(&dup).unwrap_err(), AcsError::DuplicateId);
+}
+
+#[test]
+fn entity_expansion_bomb_is_refused_fast() {
+    let f = Fixture::new();
+    let xml = f.idp.response(&f.spec());
+    f.verify_xml(&xml).unwrap();
+    let mut dtd = String::from(r#"<!DOCTYPE samlp:Response [<!ENTITY l0 "lol">"#);
+    for i in 1..10 {
+        let prev = format!("&l{};", i - 1).repeat(10);
+        dtd.push_str(&format!(r#"<!ENTITY l{i} "{prev}">"#));
+    }
+    dtd.push_str("]>");
+    let bomb = format!("{dtd}{}", xml.replacen("Alice Anderson", "&l9;", 1));
+    let started = std::time::Instant::now();
+    assert_eq!(f.verify_xml(&bomb).unwrap_err(), AcsError::Doctype);
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
+}
+
+#[test]
+fn signature_policy_response_requires_the_response_signature() {
+    let f = Fixture::with("require_signed = \"response\"");
+    let mut spec = f.spec();
+    spec.sign_response = true;
+    spec.sign_assertion = false;
+    f.verify(&spec).unwrap();
+    spec.sign_response = false;
+    spec.sign_assertion = true;
+    assert_eq!(
+        f.verify(&spec).unwrap_err(),
+        AcsError::SignaturePolicy("the response")
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_assertion_is_refused_by_the_replay_cache() {
+    use sso_bridge::saml::acs::{remember_request, Solicitation};
+    let f = Fixture::new();
+    let clock = sso_bridge::clock::ManualClock::new(t0());
+    let store = sso_bridge::store::memory::MemoryStore::new(clock);
+    let v = f.verify(&f.spec()).unwrap();
+    let sent = acs::SentRequest {
+        login_id: "login-1".into(),
+        connection_id: "acme".into(),
+    };
+    let ttl = std::time::Duration::from_secs(600);
+    remember_request(&store, "_req1", &sent, ttl).await.unwrap();
+    acs::accept(&store, &v, "acme", Solicitation::Login("login-1"), t0())
+        .await
+        .unwrap();
+    // Posted again: the request is consumed and the assertion is known.
+    assert_eq!(
+        acs::accept(&store, &v, "acme", Solicitation::Login("login-1"), t0())
+            .await
+            .unwrap_err(),
+        AcsError::Replay
+    );
+    // Even with a fresh request record under the same id, the assertion itself was used.
+    remember_request(&store, "_req1", &sent, ttl).await.unwrap();
+    assert_eq!(
+        acs::accept(&store, &v, "acme", Solicitation::Login("login-1"), t0())
+            .await
+            .unwrap_err(),
+        AcsError::Replay
+    );
+    // Unsolicited reuse is caught the same way.
+    let mut u = f.spec().unsolicited();
+    u.assertion_id = "_unsolicited1".into();
+    let v = f.verify(&u).unwrap();
+    let allowed = Solicitation::Unsolicited { allowed: true };
+    acs::accept(&store, &v, "acme", allowed, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        acs::accept(&store, &v, "acme", allowed, t0())
+            .await
+            .unwrap_err(),
+        AcsError::Replay
+    );
+    // Disabled: refused as unsolicited, and nothing is burnt.
+    let mut u2 = f.spec().unsolicited();
+    u2.assertion_id = "_unsolicited2".into();
+    let v2 = f.verify(&u2).unwrap();
+    let off = Solicitation::Unsolicited { allowed: false };
+    assert_eq!(
+        acs::accept(&store, &v2, "acme", off, t0())
+            .await
+            .unwrap_err(),
+        AcsError::Unsolicited
+    );
+    acs::accept(&store, &v2, "acme", allowed, t0())
+        .await
+        .unwrap();
 }

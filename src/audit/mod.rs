@@ -28,6 +28,12 @@ pub enum Event {
         groups: Vec<String>,
         decision: Decision,
     },
+    /// An IdP-initiated login (already decided and audited at the ACS) reached its client.
+    UnsolicitedLoginCompleted {
+        connection: String,
+        sub: String,
+        client_id: String,
+    },
     /// The policy refused an authenticated identity.
     LoginDenied {
         connection: String,

@@ -13,9 +13,10 @@ use std::time::Duration;
 use crate::policy::routing::{ConnectionDomains, DomainRule};
 use crate::policy::{Domain, Email};
 use crate::saml::metadata::IdpMetadata;
+use crate::saml::presets::{self, AttributeMap};
 use crate::secret::Secret;
-pub use model::AttributeNames;
 use model::{ConnectionKind, DomainEntry, FileConfig};
+pub use model::{RequestBinding, SignedPart};
 pub use policy::{Organization, PolicySettings};
 pub use secrets::EnvLookup;
 
@@ -137,7 +138,24 @@ pub struct SamlConnection {
     pub sp_entity_id: String,
     pub acs_url: String,
     pub clock_skew: Duration,
-    pub attributes: AttributeNames,
+    pub attributes: AttributeMap,
+    /// NameIDPolicy Format URI to ask for; None: no Format attribute.
+    pub name_id_format: Option<String>,
+    pub require_signed: SignedPart,
+    pub allow_sha1: bool,
+    pub force_authn: bool,
+    pub binding: RequestBinding,
+    /// Unsolicited responses accepted, and where their users land.
+    pub idp_initiated: Option<IdpInitiated>,
+}
+
+/// Where an IdP-initiated login lands: the bridge remembers the verified user briefly and sends
+/// the browser to the client's own sign-in start, so the client runs a normal code flow (its
+/// own state, nonce and PKCE) that the bridge completes without asking the IdP again.
+#[derive(Debug, Clone)]
+pub struct IdpInitiated {
+    pub client_id: String,
+    pub start_url: String,
 }
 
 impl RuntimeConfig {
@@ -247,7 +265,7 @@ fn resolve(file: FileConfig, base: &Path, env: &EnvLookup) -> Result<RuntimeConf
     };
 
     let clients = resolve_clients(&file, base, env, &mut lints)?;
-    let connections = resolve_connections(&file, &public_url, base, &mut lints)?;
+    let connections = resolve_connections(&file, &public_url, base, &clients, &mut lints)?;
     let policy = policy::resolve(
         &file.policy,
         &file.langfuse,
@@ -370,6 +388,7 @@ fn resolve_connections(
     file: &FileConfig,
     public_url: &str,
     base: &Path,
+    clients: &[Client],
     lints: &mut Vec<Lint>,
 ) -> Result<Vec<Connection>, ConfigError> {
     let mut out: Vec<Connection> = Vec::new();
@@ -414,7 +433,7 @@ fn resolve_connections(
         }
         let saml = match (c.kind, &c.saml) {
             (ConnectionKind::Saml, Some(s)) => {
-                resolve_saml(&key, &c.id, s, public_url, base, lints)?
+                resolve_saml(&key, &c.id, s, public_url, base, clients, lints)?
             }
             (ConnectionKind::Saml, None) => {
                 return Err(ConfigError::new(
@@ -440,6 +459,7 @@ fn resolve_saml(
     s: &model::SamlSection,
     public_url: &str,
     base: &Path,
+    clients: &[Client],
     lints: &mut Vec<Lint>,
 ) -> Result<SamlConnection, ConfigError> {
     let meta_key = format!("{key}.saml.idp_metadata_file");
@@ -453,12 +473,78 @@ fn resolve_saml(
             "at most 300 seconds; fix the clocks instead",
         ));
     }
-    if s.attributes.subject.is_none() {
+    let preset = match s.preset {
+        Some(p) => presets::defaults(p.as_str()).unwrap_or(presets::GENERIC),
+        None => presets::GENERIC,
+    };
+    let a = &s.attributes;
+    let pick = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_owned());
+    let attributes = AttributeMap {
+        email: pick(&a.email, preset.email),
+        name: pick(&a.name, preset.name),
+        groups: pick(&a.groups, preset.groups),
+        groups_delimiter: a.groups_delimiter.clone().filter(|d| !d.is_empty()),
+        subject: a.subject.clone().or(preset.subject.map(str::to_owned)),
+    };
+    let name_id_format = s
+        .name_id_format
+        .map(|f| f.uri().to_owned())
+        .or(preset.name_id_format.map(str::to_owned));
+    let nameid_key = format!("{key}.saml.name_id_format");
+    if s.name_id_format == Some(model::NameIdFormat::Transient) && attributes.subject.is_none() {
+        return Err(ConfigError::new(
+            nameid_key,
+            "a transient NameID changes at every login: set attributes.subject to the attribute that identifies the user",
+        ));
+    }
+    if attributes.subject.is_none() {
         lints.push(Lint {
             key: format!("{key}.saml.attributes.subject"),
-            message: "unset: the NameID is the user's identity; it must be persistent (an emailAddress NameID makes a new Langfuse account when the address changes, a transient one a new account every login)".into(),
+            message: "unset: the NameID is the user's identity; it must be persistent (an emailAddress NameID makes a new Langfuse account when the address changes, a transient one is refused)".into(),
         });
     }
+    if s.allow_sha1 {
+        lints.push(Lint {
+            key: format!("{key}.saml.allow_sha1"),
+            message: "RSA-SHA1 signatures and SHA-1 digests are accepted from this IdP; switch the IdP to SHA-256 and remove this".into(),
+        });
+    }
+    if s.binding == RequestBinding::Post && idp.sso_post_url.is_none() {
+        return Err(ConfigError::new(
+            format!("{key}.saml.binding"),
+            "the IdP metadata has no SingleSignOnService with the HTTP-POST binding",
+        ));
+    }
+    if s.binding == RequestBinding::Redirect && idp.sso_redirect_url.is_none() {
+        return Err(ConfigError::new(
+            format!("{key}.saml.binding"),
+            "the IdP metadata has no SingleSignOnService with the HTTP-Redirect binding; set binding = \"post\"",
+        ));
+    }
+    let idp_initiated = match &s.idp_initiated {
+        Some(i) if i.enabled => {
+            let ikey = format!("{key}.saml.idp_initiated");
+            if !clients.iter().any(|c| c.id == i.client_id) {
+                return Err(ConfigError::new(
+                    format!("{ikey}.client_id"),
+                    format!("no [[clients]] entry has id {:?}", i.client_id),
+                ));
+            }
+            let ok = url::Url::parse(&i.start_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.fragment().is_none());
+            if !ok {
+                return Err(ConfigError::new(
+                    format!("{ikey}.start_url"),
+                    "must be an http(s) URL without a fragment (for Langfuse: <langfuse>/auth/sign-in)",
+                ));
+            }
+            Some(IdpInitiated {
+                client_id: i.client_id.clone(),
+                start_url: i.start_url.clone(),
+            })
+        }
+        _ => None,
+    };
     let sp_entity_id = s
         .sp_entity_id
         .clone()
@@ -468,12 +554,13 @@ fn resolve_saml(
         sp_entity_id,
         acs_url: format!("{public_url}/saml/{id}/acs"),
         clock_skew: Duration::from_secs(s.clock_skew_secs),
-        attributes: AttributeNames {
-            email: s.attributes.email.clone(),
-            name: s.attributes.name.clone(),
-            groups: s.attributes.groups.clone(),
-            subject: s.attributes.subject.clone(),
-        },
+        attributes,
+        name_id_format,
+        require_signed: s.require_signed,
+        allow_sha1: s.allow_sha1,
+        force_authn: s.force_authn,
+        binding: s.binding,
+        idp_initiated,
     })
 }
 

@@ -163,45 +163,125 @@ pub struct SamlSection {
     pub sp_entity_id: Option<String>,
     #[serde(default = "d_skew")]
     pub clock_skew_secs: u64,
+    /// The IdP product, which sets the usual attribute names (and NameID format); every name
+    /// written under `[attributes]` overrides the preset's.
+    pub preset: Option<Preset>,
     #[serde(default)]
     pub attributes: AttributeNames,
+    /// The NameID format asked for in the AuthnRequest's NameIDPolicy. Omitted: the preset's,
+    /// else none (the IdP uses the format configured for the app).
+    pub name_id_format: Option<NameIdFormat>,
+    /// Which signature must cover the assertion.
+    #[serde(default)]
+    pub require_signed: SignedPart,
+    /// Accept RSA-SHA1 signatures and SHA-1 digests (legacy ADFS). Off by default.
+    #[serde(default)]
+    pub allow_sha1: bool,
+    /// Ask the IdP to authenticate the user again even with a live IdP session.
+    #[serde(default)]
+    pub force_authn: bool,
+    /// How the AuthnRequest travels to the IdP.
+    #[serde(default)]
+    pub binding: RequestBinding,
+    /// Logins started at the IdP (an app tile). Off when omitted.
+    pub idp_initiated: Option<IdpInitiatedSection>,
 }
 
 fn d_skew() -> u64 {
     120
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    Okta,
+    Entra,
+    Adfs,
+    Google,
+    Onelogin,
+    Jumpcloud,
+    Keycloak,
+}
+
+impl Preset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Okta => "okta",
+            Preset::Entra => "entra",
+            Preset::Adfs => "adfs",
+            Preset::Google => "google",
+            Preset::Onelogin => "onelogin",
+            Preset::Jumpcloud => "jumpcloud",
+            Preset::Keycloak => "keycloak",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum NameIdFormat {
+    #[serde(rename = "persistent")]
+    Persistent,
+    #[serde(rename = "emailAddress")]
+    EmailAddress,
+    #[serde(rename = "transient")]
+    Transient,
+    #[serde(rename = "unspecified")]
+    Unspecified,
+}
+
+impl NameIdFormat {
+    pub fn uri(self) -> &'static str {
+        use crate::saml::presets as p;
+        match self {
+            NameIdFormat::Persistent => p::NAMEID_PERSISTENT,
+            NameIdFormat::EmailAddress => p::NAMEID_EMAIL,
+            NameIdFormat::Transient => p::NAMEID_TRANSIENT,
+            NameIdFormat::Unspecified => p::NAMEID_UNSPECIFIED,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignedPart {
+    Assertion,
+    Response,
+    /// Either signature, as long as one covers the assertion.
+    #[default]
+    Either,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestBinding {
+    #[default]
+    Redirect,
+    Post,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct IdpInitiatedSection {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The client the user lands in (a `[[clients]]` id).
+    pub client_id: String,
+    /// Where the browser is sent to start that client's own sign-in (for Langfuse
+    /// `<langfuse>/auth/sign-in`); the client's authorize request then completes at once.
+    pub start_url: String,
+}
+
+/// SAML attribute names, matched on `Name` only (never `FriendlyName`). Each one omitted takes
+/// the preset's value, else the generic default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AttributeNames {
-    #[serde(default = "a_email")]
-    pub email: String,
-    #[serde(default = "a_name")]
-    pub name: String,
-    #[serde(default = "a_groups")]
-    pub groups: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Option<String>,
+    /// Groups sent as one delimited string (e.g. ","); values are split and trimmed.
+    pub groups_delimiter: Option<String>,
     /// Read the IdP subject from this attribute instead of the NameID (required when the IdP
     /// sends transient NameIDs).
     pub subject: Option<String>,
-}
-
-fn a_email() -> String {
-    "email".into()
-}
-fn a_name() -> String {
-    "displayName".into()
-}
-fn a_groups() -> String {
-    "groups".into()
-}
-
-impl Default for AttributeNames {
-    fn default() -> Self {
-        Self {
-            email: a_email(),
-            name: a_name(),
-            groups: a_groups(),
-            subject: None,
-        }
-    }
 }

@@ -3,6 +3,8 @@
 
 pub mod identity;
 pub mod pending;
+pub mod unsolicited;
 
 pub use identity::{subject_id, Identity};
 pub use pending::{BrowserBinding, PendingLogin};
+pub use unsolicited::UnsolicitedLogin;

@@ -14,20 +14,43 @@ use samael::crypto::{AllowedSignatureAlgorithm, CryptoProvider, ReduceMode, XmlS
 use samael::schema::{Assertion, Response};
 use serde::{Deserialize, Serialize};
 
-use super::xml::refuse_doctype;
-use crate::config::SamlConnection;
+use super::claims;
+use super::xml::{self, canonical_root, refuse_doctype, NS_ASSERTION, NS_PROTOCOL};
+use crate::config::{SamlConnection, SignedPart};
 use crate::policy::Email;
 use crate::store::{self, KvStore, Namespace, StoreError};
 
-const SAML_ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
-const NAMEID_TRANSIENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
 /// Largest decoded SAMLResponse accepted; real responses are a few KiB, large group lists
 /// rarely reach 100 KiB.
 pub const MAX_RESPONSE_BYTES: usize = 512 * 1024;
 
-/// Signature algorithms accepted by default: SHA-1 is refused.
+const SHA2_SIGNATURES: &[&str] = &[
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+];
+const SHA2_DIGESTS: &[&str] = &[
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
+const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+/// The only transforms a SAML signature needs; anything else (XPath, XSLT) is attack surface.
+const TRANSFORMS: &[&str] = &[
+    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/2006/12/xml-c14n11",
+];
+
+/// Signature algorithms xmlsec is told to accept when SHA-1 is refused.
 const ALLOWED_ALGORITHMS: &[AllowedSignatureAlgorithm] = &[
     AllowedSignatureAlgorithm::RsaSha256,
     AllowedSignatureAlgorithm::RsaSha384,
@@ -53,8 +76,20 @@ pub enum AcsError {
     AssertionCount,
     #[error("the SAML response is encrypted, which this connection does not support yet")]
     Encrypted,
-    #[error("the SAML response's signature is missing, invalid, uses a refused algorithm, or is not from the configured identity provider")]
+    #[error("the SAML response is not signed")]
+    Unsigned,
+    #[error(
+        "the SAML response's signature is invalid or is not from the configured identity provider"
+    )]
     Signature,
+    #[error("the SAML response is signed with an algorithm this connection refuses (SHA-1 needs allow_sha1)")]
+    Algorithm,
+    #[error(
+        "the SAML response is not signed the way this connection requires ({0} must be signed)"
+    )]
+    SignaturePolicy(&'static str),
+    #[error("the SAML response contains the same ID twice")]
+    DuplicateId,
     #[error("the SAML response comes from an unexpected issuer")]
     Issuer,
     #[error("the SAML response is addressed to another destination")]
@@ -79,6 +114,19 @@ pub enum AcsError {
     Subject,
     #[error("the SAML assertion carries no valid email address")]
     Email,
+    #[error("the SAML assertion has no attribute `{attribute}` (configured for this connection); attributes received: {}", received.join(", "))]
+    MissingAttribute {
+        attribute: String,
+        received: Vec<String>,
+    },
+    #[error("the SAML attribute `{0}` has several different values, so the user is ambiguous")]
+    AmbiguousAttribute(String),
+    #[error("Entra ID group overage: the user is in too many groups for the token, so the IdP sent a link instead of the groups. Configure the Entra ID application to send only groups assigned to the application (or a group filter)")]
+    GroupOverage,
+    #[error(
+        "unsolicited SAML responses (IdP-initiated login) are not enabled for this connection"
+    )]
+    Unsolicited,
     #[error("the session store is unavailable")]
     Store,
 }
@@ -93,7 +141,11 @@ impl AcsError {
             AcsError::Malformed => "malformed",
             AcsError::AssertionCount => "assertion_count",
             AcsError::Encrypted => "encrypted",
+            AcsError::Unsigned => "unsigned",
             AcsError::Signature => "signature",
+            AcsError::Algorithm => "algorithm",
+            AcsError::SignaturePolicy(_) => "signature_policy",
+            AcsError::DuplicateId => "duplicate_id",
             AcsError::Issuer => "issuer",
             AcsError::Destination => "destination",
             AcsError::Status(_) => "status",
@@ -106,6 +158,10 @@ impl AcsError {
             AcsError::Replay => "replay",
             AcsError::Subject => "subject",
             AcsError::Email => "email",
+            AcsError::MissingAttribute { .. } => "missing_attribute",
+            AcsError::AmbiguousAttribute(_) => "ambiguous_attribute",
+            AcsError::GroupOverage => "group_overage",
+            AcsError::Unsolicited => "unsolicited",
             AcsError::Store => "store",
         }
     }
@@ -121,7 +177,8 @@ impl From<StoreError> for AcsError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAssertion {
     pub assertion_id: String,
-    pub in_response_to: String,
+    /// None: an unsolicited (IdP-initiated) response.
+    pub in_response_to: Option<String>,
     pub subject: String,
     pub email: Email,
     pub name: Option<String>,
@@ -155,105 +212,137 @@ pub fn verify(
     }
     refuse_doctype(xml).map_err(|_| AcsError::Doctype)?;
     let text = std::str::from_utf8(xml).map_err(|_| AcsError::Malformed)?;
-    let counts = count_assertions(text)?;
-    if counts.encrypted > 0 {
+    let shape = xml::inspect(text).ok_or(AcsError::Malformed)?;
+    if !shape.root_is_response {
+        return Err(AcsError::Malformed);
+    }
+    if shape.duplicate_id {
+        return Err(AcsError::DuplicateId);
+    }
+    if shape.encrypted_assertions > 0 {
         return Err(AcsError::Encrypted);
     }
-    if counts.plain != 1 {
+    // Exactly one assertion in the whole document, directly under the Response: every
+    // signature-wrapping placement (XSW1-8) needs a second copy or a moved one.
+    if shape.assertions != 1 || shape.assertions_under_root != 1 {
         return Err(AcsError::AssertionCount);
     }
+    if shape.signatures == 0 {
+        return Err(AcsError::Unsigned);
+    }
+    check_algorithms(&shape, conn.allow_sha1)?;
 
+    // Every signature in the document must verify against a configured certificate (a second
+    // signature by another key is fatal, field case 003 D); the result is the canonical bytes
+    // the signature covers, and every claim is read from those bytes only.
     let signed = XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
         text,
         &conn.idp.signing_certs,
         ReduceMode::PreDigest,
-        Some(ALLOWED_ALGORITHMS),
+        (!conn.allow_sha1).then_some(ALLOWED_ALGORITHMS),
     )
     .map_err(|_| AcsError::Signature)?;
 
-    // The signed bytes are either the whole Response (response signed) or the Assertion alone
-    // (only the assertion signed); in the second case the envelope is read from the raw document
-    // for its Destination/Status/InResponseTo, which are checked but never trusted for claims.
-    let (envelope, assertion) = match root_local_name(&signed) {
-        Some("Response") => {
+    let (envelope, assertion) = match canonical_root(&signed) {
+        Some(("Response", NS_PROTOCOL)) => {
             let mut response = signed
                 .parse::<Response>()
                 .map_err(|_| AcsError::Malformed)?;
             let assertion = response.assertion.take().ok_or(AcsError::AssertionCount)?;
+            if conn.require_signed == SignedPart::Assertion
+                && !assertion_signature_covers_itself(&assertion)
+            {
+                return Err(AcsError::SignaturePolicy("the assertion"));
+            }
             (response, assertion)
         }
-        Some("Assertion") => {
+        Some(("Assertion", NS_ASSERTION)) => {
+            if conn.require_signed == SignedPart::Response {
+                return Err(AcsError::SignaturePolicy("the response"));
+            }
             let assertion = signed
                 .parse::<Assertion>()
                 .map_err(|_| AcsError::Malformed)?;
+            // The one assertion of the document must be the signed one.
+            if shape.assertion_id.as_deref() != Some(assertion.id.as_str()) {
+                return Err(AcsError::AssertionCount);
+            }
+            // Only the assertion is signed: the envelope is read from the raw document for its
+            // Destination/Status/InResponseTo, which are checked but never trusted for claims.
             let envelope = text.parse::<Response>().map_err(|_| AcsError::Malformed)?;
             (envelope, assertion)
         }
-        // A signature over anything else (an Issuer, an attribute) covers no claims.
+        // A signature over anything else (an Issuer, an extension) covers no claims.
         _ => return Err(AcsError::Signature),
     };
-    if root_local_name(text) != Some("Response") {
-        return Err(AcsError::Malformed);
-    }
 
     check_envelope(&envelope, conn)?;
-    let in_response_to = check_assertion(&assertion, conn, now)?;
-    if envelope
-        .in_response_to
-        .as_deref()
-        .is_some_and(|id| id != in_response_to)
-    {
-        return Err(AcsError::InResponseTo);
-    }
-    extract_claims(&assertion, conn, in_response_to, now)
-}
-
-/// The local name of the first element in `xml` (serde's XML parsing does not check it).
-fn root_local_name(xml: &str) -> Option<&str> {
-    let mut rest = xml;
-    loop {
-        let start = rest.find('<')?;
-        rest = &rest[start + 1..];
-        if rest.starts_with('?') || rest.starts_with('!') {
-            continue;
-        }
-        let end = rest.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
-        let qname = &rest[..end];
-        return Some(qname.rsplit(':').next().unwrap_or(qname));
-    }
-}
-
-struct AssertionCounts {
-    plain: usize,
-    encrypted: usize,
-}
-
-/// Counts SAML assertions anywhere in the document, so a second, unsigned assertion next to a
-/// signed one is refused outright rather than merely ignored.
-fn count_assertions(text: &str) -> Result<AssertionCounts, AcsError> {
-    let doc = libxml::parser::Parser::default()
-        .parse_string(text)
-        .map_err(|_| AcsError::Malformed)?;
-    let root = doc.get_root_element().ok_or(AcsError::Malformed)?;
-    let mut counts = AssertionCounts {
-        plain: 0,
-        encrypted: 0,
+    let confirmed = check_assertion(&assertion, conn, now)?;
+    let in_response_to = match (envelope.in_response_to.as_deref(), confirmed) {
+        (Some(r), Some(c)) if r != c => return Err(AcsError::InResponseTo),
+        (_, Some(c)) => Some(c),
+        (Some(r), None) if !r.is_empty() => Some(r.to_owned()),
+        _ => None,
     };
-    let mut stack = vec![root];
-    while let Some(node) = stack.pop() {
-        if node.get_type() == Some(libxml::tree::NodeType::ElementNode) {
-            let in_ns = node
-                .get_namespace()
-                .is_some_and(|ns| ns.get_href() == SAML_ASSERTION_NS);
-            match node.get_name().as_str() {
-                "Assertion" if in_ns => counts.plain += 1,
-                "EncryptedAssertion" if in_ns => counts.encrypted += 1,
-                _ => {}
-            }
-            stack.extend(node.get_child_elements());
-        }
+    let claims = claims::extract(&assertion, &conn.attributes)?;
+
+    let skew = chrono::Duration::from_std(conn.clock_skew).unwrap_or_default();
+    let latest = assertion
+        .conditions
+        .as_ref()
+        .and_then(|c| c.not_on_or_after)
+        .into_iter()
+        .chain(
+            assertion
+                .subject
+                .iter()
+                .flat_map(|s| s.subject_confirmations.iter().flatten())
+                .filter_map(|c| c.subject_confirmation_data.as_ref())
+                .filter_map(|d| d.not_on_or_after),
+        )
+        .max()
+        .unwrap_or(now);
+    Ok(VerifiedAssertion {
+        assertion_id: assertion.id.clone(),
+        in_response_to,
+        subject: claims.subject,
+        email: claims.email,
+        name: claims.name,
+        groups: claims.groups,
+        expires_at: latest + skew,
+    })
+}
+
+/// Our own algorithm allow-list, checked on every signature before xmlsec runs: distinct error
+/// for SHA-1, and no XPath/XSLT transforms at all.
+fn check_algorithms(shape: &xml::Shape, allow_sha1: bool) -> Result<(), AcsError> {
+    let sig_ok =
+        |alg: &String| SHA2_SIGNATURES.contains(&alg.as_str()) || (allow_sha1 && alg == RSA_SHA1);
+    let digest_ok =
+        |alg: &String| SHA2_DIGESTS.contains(&alg.as_str()) || (allow_sha1 && alg == SHA1);
+    if !shape.signature_methods.iter().all(sig_ok) || !shape.digest_methods.iter().all(digest_ok) {
+        return Err(AcsError::Algorithm);
     }
-    Ok(counts)
+    if !shape
+        .transforms
+        .iter()
+        .all(|t| TRANSFORMS.contains(&t.as_str()))
+    {
+        return Err(AcsError::Signature);
+    }
+    Ok(())
+}
+
+/// Inside a verified Response: does the assertion carry its own signature, referencing itself?
+/// (Every signature in the document has verified by then.)
+fn assertion_signature_covers_itself(a: &Assertion) -> bool {
+    let own = format!("#{}", a.id);
+    a.signature.as_ref().is_some_and(|sig| {
+        sig.signed_info
+            .reference
+            .iter()
+            .any(|r| r.uri.as_deref() == Some(own.as_str()))
+    })
 }
 
 fn check_envelope(response: &Response, conn: &SamlConnection) -> Result<(), AcsError> {
@@ -284,12 +373,13 @@ fn check_envelope(response: &Response, conn: &SamlConnection) -> Result<(), AcsE
     Ok(())
 }
 
-/// Checks issuer, audience, time window and the bearer confirmation; returns InResponseTo.
+/// Checks issuer, audience, time window and the bearer confirmation; returns the confirmation's
+/// InResponseTo (None when the response is unsolicited).
 fn check_assertion(
     a: &Assertion,
     conn: &SamlConnection,
     now: DateTime<Utc>,
-) -> Result<String, AcsError> {
+) -> Result<Option<String>, AcsError> {
     let skew = chrono::Duration::from_std(conn.clock_skew).unwrap_or_default();
     if a.issuer.value.as_deref() != Some(conn.idp.entity_id.as_str()) {
         return Err(AcsError::Issuer);
@@ -333,10 +423,7 @@ fn check_assertion(
             if data.recipient.as_deref() != Some(conn.acs_url.as_str()) {
                 return Err(AcsError::Recipient);
             }
-            data.in_response_to
-                .clone()
-                .filter(|id| !id.is_empty())
-                .ok_or(AcsError::InResponseTo)
+            Ok(data.in_response_to.clone().filter(|id| !id.is_empty()))
         })();
         match outcome {
             Ok(id) => return Ok(id),
@@ -363,96 +450,6 @@ fn check_window(
     Ok(())
 }
 
-fn extract_claims(
-    a: &Assertion,
-    conn: &SamlConnection,
-    in_response_to: String,
-    now: DateTime<Utc>,
-) -> Result<VerifiedAssertion, AcsError> {
-    let names = &conn.attributes;
-    let subject = match &names.subject {
-        Some(attr) => attribute_values(a, attr).into_iter().next(),
-        None => a
-            .subject
-            .as_ref()
-            .and_then(|s| s.name_id.as_ref())
-            .filter(|n| n.format.as_deref() != Some(NAMEID_TRANSIENT))
-            .map(|n| n.value.trim().to_owned()),
-    }
-    .filter(|s| !s.is_empty())
-    .ok_or(AcsError::Subject)?;
-
-    let email = attribute_values(a, &names.email)
-        .into_iter()
-        .next()
-        .and_then(|v| Email::parse(&v).ok())
-        .ok_or(AcsError::Email)?;
-    let name = attribute_values(a, &names.name)
-        .into_iter()
-        .next()
-        .filter(|n| !n.trim().is_empty());
-    let mut groups: Vec<String> = Vec::new();
-    for g in attribute_values(a, &names.groups) {
-        if !g.is_empty() && !groups.contains(&g) {
-            groups.push(g);
-        }
-    }
-
-    let skew = chrono::Duration::from_std(conn.clock_skew).unwrap_or_default();
-    let latest = a
-        .conditions
-        .as_ref()
-        .and_then(|c| c.not_on_or_after)
-        .into_iter()
-        .chain(
-            a.subject
-                .iter()
-                .flat_map(|s| s.subject_confirmations.iter().flatten())
-                .filter_map(|c| c.subject_confirmation_data.as_ref())
-                .filter_map(|d| d.not_on_or_after),
-        )
-        .max()
-        .unwrap_or(now);
-    Ok(VerifiedAssertion {
-        assertion_id: a.id.clone(),
-        in_response_to,
-        subject,
-        email,
-        name,
-        groups,
-        expires_at: latest + skew,
-    })
-}
-
-/// All values of the attributes named `name` (by Name, else FriendlyName), in document order,
-/// whether sent as one multi-valued attribute or as the attribute repeated.
-fn attribute_values(a: &Assertion, name: &str) -> Vec<String> {
-    let attrs: Vec<_> = a
-        .attribute_statements
-        .iter()
-        .flatten()
-        .flat_map(|s| s.attributes.iter())
-        .collect();
-    let by_name: Vec<_> = attrs
-        .iter()
-        .filter(|at| at.name.as_deref() == Some(name))
-        .collect();
-    let chosen = if by_name.is_empty() {
-        attrs
-            .iter()
-            .filter(|at| at.friendly_name.as_deref() == Some(name))
-            .collect()
-    } else {
-        by_name
-    };
-    chosen
-        .into_iter()
-        .flat_map(|at| at.values.iter())
-        .filter_map(|v| v.value.as_ref())
-        .map(|v| v.trim().to_owned())
-        .collect()
-}
-
 /// What the ACS remembers about an AuthnRequest it sent (keyed by the request id).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SentRequest {
@@ -470,37 +467,86 @@ pub async fn remember_request(
     store::put_json(store, Namespace::SamlRequest, request_id, sent, ttl).await
 }
 
-/// Completes the checks that need the store: the response must answer a request this bridge
-/// sent for this connection and this login (taken, so single use), and its assertion id must be
-/// new (kept until the assertion expires, across instances when the store is shared).
+/// Is there a pending AuthnRequest with this id? (For telling a missing cookie from a response
+/// that answers nothing; does not consume it.)
+pub async fn request_known(store: &dyn KvStore, request_id: &str) -> Result<bool, AcsError> {
+    Ok(
+        store::get_json::<SentRequest>(store, Namespace::SamlRequest, request_id)
+            .await?
+            .is_some(),
+    )
+}
+
+/// How the response reached the ACS.
+#[derive(Debug, Clone, Copy)]
+pub enum Solicitation<'a> {
+    /// Posted with the RelayState (login id) whose browser-binding cookie this browser holds.
+    Login(&'a str),
+    /// No login of this browser; accepted only when the connection allows IdP-initiated login.
+    Unsolicited { allowed: bool },
+}
+
+/// Completes the checks that need the store. The assertion id must be new: it is kept until
+/// the assertion expires (across instances when the store is shared), so a response posted
+/// again is "already used". A solicited response must answer a request this bridge sent for
+/// this connection and this login (taken, so single use); a response that fails that check is
+/// not burnt, so a stolen copy posted elsewhere first does not lock out its owner. An
+/// unsolicited response must carry no InResponseTo at all.
 pub async fn accept(
     store: &dyn KvStore,
     verified: &VerifiedAssertion,
     connection_id: &str,
-    login_id: &str,
+    how: Solicitation<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), AcsError> {
-    let sent: SentRequest =
-        store::take_json(store, Namespace::SamlRequest, &verified.in_response_to)
-            .await?
-            .ok_or(AcsError::InResponseTo)?;
-    if sent.connection_id != connection_id || sent.login_id != login_id {
-        return Err(AcsError::InResponseTo);
-    }
+    let id = &verified.assertion_id;
+    let request_id = match (how, verified.in_response_to.as_deref()) {
+        (Solicitation::Login(login_id), Some(request_id)) => {
+            let sent: Option<SentRequest> =
+                store::get_json(store, Namespace::SamlRequest, request_id).await?;
+            let Some(sent) = sent else {
+                let used = store.get(Namespace::AssertionReplay, id).await?.is_some();
+                return Err(if used {
+                    AcsError::Replay
+                } else {
+                    AcsError::InResponseTo
+                });
+            };
+            if sent.connection_id != connection_id || sent.login_id != login_id {
+                return Err(AcsError::InResponseTo);
+            }
+            Some(request_id)
+        }
+        // A login started here must be answered by a response to its request.
+        (Solicitation::Login(_), None) => return Err(AcsError::InResponseTo),
+        (Solicitation::Unsolicited { allowed: true }, None) => None,
+        (Solicitation::Unsolicited { allowed: false }, None) => return Err(AcsError::Unsolicited),
+        // Claims to answer a request, but not from the browser that sent it.
+        (Solicitation::Unsolicited { .. }, Some(_)) => {
+            let used = store.get(Namespace::AssertionReplay, id).await?.is_some();
+            return Err(if used {
+                AcsError::Replay
+            } else {
+                AcsError::InResponseTo
+            });
+        }
+    };
     let ttl = (verified.expires_at - now)
         .to_std()
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_secs(1));
     let fresh = store
-        .put_if_absent(
-            Namespace::AssertionReplay,
-            &verified.assertion_id,
-            Vec::new(),
-            ttl,
-        )
+        .put_if_absent(Namespace::AssertionReplay, id, Vec::new(), ttl)
         .await?;
     if !fresh {
         return Err(AcsError::Replay);
+    }
+    // Taken atomically: two concurrent posts of one response cannot both pass.
+    if let Some(request_id) = request_id {
+        store
+            .take(Namespace::SamlRequest, request_id)
+            .await?
+            .ok_or(AcsError::InResponseTo)?;
     }
     Ok(())
 }

@@ -19,8 +19,8 @@ pub enum MetadataError {
     NoEntityId,
     #[error("IdP metadata has no IDPSSODescriptor")]
     NoIdpDescriptor,
-    #[error("IdP metadata has no SingleSignOnService with the HTTP-Redirect binding and an http(s) location")]
-    NoRedirectSso,
+    #[error("IdP metadata has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding and an http(s) location")]
+    NoSso,
     #[error("IdP metadata has no certificate usable for signing (KeyDescriptor use=\"signing\" or without use); without one no response could be verified")]
     NoSigningCertificate,
     #[error("IdP metadata holds a certificate that is not valid base64 DER X.509")]
@@ -31,7 +31,9 @@ pub enum MetadataError {
 #[derive(Debug, Clone)]
 pub struct IdpMetadata {
     pub entity_id: String,
-    pub sso_redirect_url: String,
+    /// SingleSignOnService locations per binding; at least one is present.
+    pub sso_redirect_url: Option<String>,
+    pub sso_post_url: Option<String>,
     /// Every certificate usable for signing (several during a rollover).
     pub signing_certs: Vec<CertificateDer>,
 }
@@ -52,13 +54,21 @@ impl IdpMetadata {
             .as_deref()
             .filter(|d| !d.is_empty())
             .ok_or(MetadataError::NoIdpDescriptor)?;
-        let sso_redirect_url = descriptors
-            .iter()
-            .flat_map(|d| d.single_sign_on_services.iter())
-            .find(|e| e.binding == BINDING_REDIRECT)
-            .map(|e| e.location.clone())
-            .filter(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
-            .ok_or(MetadataError::NoRedirectSso)?;
+        let sso = |binding: &str| {
+            descriptors
+                .iter()
+                .flat_map(|d| d.single_sign_on_services.iter())
+                .find(|e| e.binding == binding)
+                .map(|e| e.location.clone())
+                .filter(|l| {
+                    url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+                })
+        };
+        let sso_redirect_url = sso(BINDING_REDIRECT);
+        let sso_post_url = sso(BINDING_POST);
+        if sso_redirect_url.is_none() && sso_post_url.is_none() {
+            return Err(MetadataError::NoSso);
+        }
 
         let mut signing_certs = Vec::new();
         for descriptor in descriptors {
@@ -92,6 +102,7 @@ impl IdpMetadata {
         Ok(Self {
             entity_id,
             sso_redirect_url,
+            sso_post_url,
             signing_certs,
         })
     }
@@ -159,7 +170,10 @@ mod tests {
         for use_attr in [r#"use="signing""#, ""] {
             let m = IdpMetadata::parse(&metadata(&key(use_attr, &cert))).unwrap();
             assert_eq!(m.entity_id, "https://idp.example.com");
-            assert_eq!(m.sso_redirect_url, "https://idp.example.com/sso");
+            assert_eq!(
+                m.sso_redirect_url.as_deref(),
+                Some("https://idp.example.com/sso")
+            );
             assert_eq!(m.signing_certs.len(), 1);
         }
     }

@@ -34,9 +34,137 @@ pub fn refuse_doctype(bytes: &[u8]) -> Result<(), DoctypeFound> {
     Ok(())
 }
 
+pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+pub const NS_ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+
+/// What one pass over the parsed document found: enough to refuse wrapping, duplicate ids and
+/// weak or exotic signature algorithms before xmlsec runs.
+#[derive(Debug, Default)]
+pub struct Shape {
+    /// The root is a `samlp:Response` in the protocol namespace.
+    pub root_is_response: bool,
+    /// `saml:Assertion` elements anywhere, and how many sit directly under the root.
+    pub assertions: usize,
+    pub assertions_under_root: usize,
+    /// The ID of the (first) assertion found directly under the root.
+    pub assertion_id: Option<String>,
+    pub encrypted_assertions: usize,
+    pub signatures: usize,
+    /// Some ID attribute value appears twice.
+    pub duplicate_id: bool,
+    /// SignatureMethod, DigestMethod and Transform algorithm URIs, in any signature.
+    pub signature_methods: Vec<String>,
+    pub digest_methods: Vec<String>,
+    pub transforms: Vec<String>,
+}
+
+/// Parses `text` (already checked for DOCTYPE) and walks every element once.
+pub fn inspect(text: &str) -> Option<Shape> {
+    let doc = libxml::parser::Parser::default().parse_string(text).ok()?;
+    let root = doc.get_root_element()?;
+    let ns_of = |n: &libxml::tree::Node| n.get_namespace().map(|ns| ns.get_href());
+    let mut shape = Shape {
+        root_is_response: root.get_name() == "Response"
+            && ns_of(&root).as_deref() == Some(NS_PROTOCOL),
+        ..Shape::default()
+    };
+    let mut ids = std::collections::HashSet::new();
+    let mut stack = vec![(root, 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        if node.get_type() != Some(libxml::tree::NodeType::ElementNode) {
+            continue;
+        }
+        // Any attribute spelled ID, Id or id counts: xmlsec resolves references through them.
+        for name in ["ID", "Id", "id"] {
+            if let Some(v) = node.get_attribute(name) {
+                if !ids.insert(v) {
+                    shape.duplicate_id = true;
+                }
+            }
+        }
+        let ns = ns_of(&node);
+        match (node.get_name().as_str(), ns.as_deref()) {
+            ("Assertion", Some(NS_ASSERTION)) => {
+                shape.assertions += 1;
+                if depth == 1 {
+                    shape.assertions_under_root += 1;
+                    if shape.assertion_id.is_none() {
+                        shape.assertion_id = node.get_attribute("ID");
+                    }
+                }
+            }
+            ("EncryptedAssertion", Some(NS_ASSERTION)) => shape.encrypted_assertions += 1,
+            ("Signature", Some(NS_DSIG)) => shape.signatures += 1,
+            (local @ ("SignatureMethod" | "DigestMethod" | "Transform"), Some(NS_DSIG)) => {
+                let alg = node.get_attribute("Algorithm").unwrap_or_default();
+                match local {
+                    "SignatureMethod" => shape.signature_methods.push(alg),
+                    "DigestMethod" => shape.digest_methods.push(alg),
+                    _ => shape.transforms.push(alg),
+                }
+            }
+            _ => {}
+        }
+        stack.extend(
+            node.get_child_elements()
+                .into_iter()
+                .map(|c| (c, depth + 1)),
+        );
+    }
+    Some(shape)
+}
+
+/// The local name and namespace URI of the root element of canonical XML (xmlsec's pre-digest
+/// output). Exclusive canonicalisation declares every namespace the apex element uses on that
+/// element itself, so the start tag alone answers.
+pub fn canonical_root(c14n: &str) -> Option<(&str, &str)> {
+    let start = c14n.find('<')?;
+    let tag_end = c14n[start..].find('>')? + start;
+    let tag = &c14n[start + 1..tag_end];
+    let qname_end = tag
+        .find(|c: char| c.is_whitespace() || c == '/')
+        .unwrap_or(tag.len());
+    let qname = &tag[..qname_end];
+    let (prefix, local) = match qname.split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, qname),
+    };
+    let decl = match prefix {
+        Some(p) => format!(" xmlns:{p}=\""),
+        None => " xmlns=\"".to_owned(),
+    };
+    let at = tag.find(&decl)? + decl.len();
+    let end = tag[at..].find('"')? + at;
+    Some((local, &tag[at..end]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_root_reads_prefixed_and_default_namespaces() {
+        assert_eq!(
+            canonical_root(r#"<saml:Assertion xmlns:saml="urn:a" ID="x"><b/></saml:Assertion>"#),
+            Some(("Assertion", "urn:a"))
+        );
+        assert_eq!(
+            canonical_root(r#"<Response xmlns="urn:p"></Response>"#),
+            Some(("Response", "urn:p"))
+        );
+        assert_eq!(canonical_root(r#"<x:Response xmlns:y="urn:p">"#), None);
+    }
+
+    #[test]
+    fn inspect_counts_and_finds_duplicates() {
+        let doc = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r"><saml:Assertion ID="_a"/><x ID="_a"><saml:Assertion ID="_b"/></x></samlp:Response>"#;
+        let s = inspect(doc).unwrap();
+        assert!(s.root_is_response);
+        assert_eq!((s.assertions, s.assertions_under_root), (2, 1));
+        assert_eq!(s.assertion_id.as_deref(), Some("_a"));
+        assert!(s.duplicate_id);
+    }
 
     #[test]
     fn escapes_markup() {

@@ -27,6 +27,9 @@ pub enum Namespace {
     AccessToken,
     /// Assertion ids seen, kept until the assertion expires.
     AssertionReplay,
+    /// A user verified by an IdP-initiated SAML login, waiting for the client's own authorize
+    /// request (keyed by the digest of the browser's cookie).
+    UnsolicitedLogin,
 }
 
 impl Namespace {
@@ -38,6 +41,7 @@ impl Namespace {
             Namespace::SpentCode => "spent",
             Namespace::AccessToken => "at",
             Namespace::AssertionReplay => "replay",
+            Namespace::UnsolicitedLogin => "idpinit",
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::pages::{ChoosePage, LoginPage};
+use super::pages::{ChoosePage, LoginPage, SamlPostPage};
 use super::params::Params;
 use super::{AppState, CorrelationId, PageError};
 use crate::audit::Event;
@@ -63,10 +63,17 @@ fn single_connection<'s>(state: &'s AppState, email: &Email) -> Option<&'s Conne
     }
 }
 
-/// `Set-Cookie` for the browser binding. Over https it is `SameSite=None; Secure`, because the
-/// IdP's POST to the ACS is a cross-site request and a Lax cookie would not come with it; over
-/// plain http (local testing, where IdP and bridge share a site) browsers refuse
-/// `SameSite=None` without `Secure`, so it is Lax.
+/// Where the binding cookie is sent: only the SAML endpoints need it.
+const BINDING_COOKIE_PATH: &str = "/saml/";
+
+/// `Set-Cookie` for the browser binding (field case 019). Over https it is
+/// `SameSite=None; Secure`, because the IdP's POST to the ACS is a cross-site request: a Lax
+/// cookie (or one without SameSite, after Chrome's two-minute Lax+POST grace) would not come
+/// with it, and logins with slow MFA would fail. Over plain http (local testing, where IdP and
+/// bridge share a site) browsers refuse `SameSite=None` without `Secure`, so it is Lax, and
+/// `check` warns that SAML POST login needs https. Older WebKit treating `None` as `Strict`
+/// is a known, documented limitation. Only this cookie is relaxed; it holds a digest of the
+/// login id, never the id itself, and expires with the login.
 fn with_binding_cookie(state: &AppState, mut resp: Response, login_id: &str) -> Response {
     let attrs = if state.config.cookie_secure {
         "SameSite=None; Secure"
@@ -74,7 +81,7 @@ fn with_binding_cookie(state: &AppState, mut resp: Response, login_id: &str) -> 
         "SameSite=Lax"
     };
     let value = format!(
-        "{}={}; Path=/; HttpOnly; {attrs}; Max-Age={}",
+        "{}={}; Path={BINDING_COOKIE_PATH}; HttpOnly; {attrs}; Max-Age={}",
         BrowserBinding::COOKIE,
         BrowserBinding::cookie_value(login_id),
         state.config.tokens.login.as_secs()
@@ -87,7 +94,10 @@ fn with_binding_cookie(state: &AppState, mut resp: Response, login_id: &str) -> 
 
 /// Clears the binding cookie once the login is finished.
 pub fn clear_binding_cookie(mut resp: Response) -> Response {
-    let value = format!("{}=; Path=/; HttpOnly; Max-Age=0", BrowserBinding::COOKIE);
+    let value = format!(
+        "{}=; Path={BINDING_COOKIE_PATH}; HttpOnly; Max-Age=0",
+        BrowserBinding::COOKIE
+    );
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -114,7 +124,33 @@ async fn begin_connection(
     )
     .await
     .map_err(|e| store_down(cid, &e))?;
-    Ok(Redirect::to(&req.redirect_url).into_response())
+    match &req.delivery {
+        request::Delivery::Redirect(url) => Ok(Redirect::to(url).into_response()),
+        request::Delivery::Post {
+            url,
+            saml_request,
+            relay_state,
+        } => {
+            let page = SamlPostPage {
+                url,
+                saml_request,
+                relay_state,
+            };
+            let html = page.render().map_err(|e| {
+                PageError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "template",
+                    "The sign-in page could not be shown.",
+                    cid,
+                )
+                .logged(&e)
+            })?;
+            let mut resp = Html(html).into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(resp)
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -12,8 +12,10 @@ use super::error::OAuthJson;
 use super::params::Params;
 use super::{login, AppState, CorrelationId, PageError};
 use crate::audit::Event;
+use crate::login::{PendingLogin, UnsolicitedLogin};
 use crate::oidc::provider::authorize::{self, AuthorizeError, AuthorizeParams};
 use crate::oidc::provider::client_auth::{self, ClientAuthError};
+use crate::oidc::provider::code;
 use crate::oidc::provider::token::{self, TokenContext, TokenError, TokenForm};
 use crate::oidc::provider::userinfo::{self, UserinfoError};
 use crate::oidc::provider::{discovery, OAuthError};
@@ -38,6 +40,7 @@ fn cached_json(v: serde_json::Value) -> Response {
 pub async fn authorize(
     State(state): State<AppState>,
     Extension(cid): Extension<CorrelationId>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let cid = &cid.0;
@@ -103,6 +106,11 @@ pub async fn authorize(
             return Ok(Redirect::to(&to).into_response());
         }
     };
+    if let Some(token) = super::cookie(&headers, UnsolicitedLogin::COOKIE) {
+        if let Some(resp) = complete_unsolicited(&state, cid, &pending, token).await? {
+            return Ok(resp);
+        }
+    }
     let login_id = pending
         .start(state.store.as_ref(), state.config.tokens.login)
         .await
@@ -114,6 +122,59 @@ pub async fn authorize(
         },
     );
     login::after_authorize(&state, cid, &login_id, pending.login_hint.as_deref()).await
+}
+
+/// The second half of an IdP-initiated login: the client's own authorize request, from the
+/// browser that holds the cookie set at the ACS, completes with the identity verified there.
+/// A record for another client is consumed and ignored (a normal login follows).
+async fn complete_unsolicited(
+    state: &AppState,
+    cid: &str,
+    pending: &PendingLogin,
+    token: &str,
+) -> Result<Option<Response>, PageError> {
+    let Some(record) = UnsolicitedLogin::finish(state.store.as_ref(), token)
+        .await
+        .map_err(|e| login::store_down(cid, &e))?
+    else {
+        return Ok(None);
+    };
+    if record.client_id != pending.client_id {
+        return Ok(None);
+    }
+    let identity = record.identity;
+    let code = code::issue(
+        state.store.as_ref(),
+        pending,
+        &identity,
+        state.clock.now().timestamp(),
+        state.config.tokens.code,
+    )
+    .await
+    .map_err(|e| login::store_down(cid, &e))?;
+    state.audit.record(
+        cid,
+        &Event::UnsolicitedLoginCompleted {
+            connection: identity.connection_id.clone(),
+            sub: identity.sub(),
+            client_id: pending.client_id.clone(),
+        },
+    );
+    let to = authorize::success_redirect(
+        &pending.redirect_uri,
+        &code,
+        pending.state.as_deref(),
+        &state.config.public_url,
+    );
+    let mut resp = Redirect::to(&to).into_response();
+    let clear = format!(
+        "{}=; Path=/oidc/authorize; HttpOnly; Max-Age=0",
+        UnsolicitedLogin::COOKIE
+    );
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(Some(resp))
 }
 
 pub async fn token(

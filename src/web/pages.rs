@@ -29,3 +29,12 @@ pub struct ChoosePage<'a> {
     /// (connection id, display name)
     pub connections: Vec<(&'a str, &'a str)>,
 }
+
+/// The HTTP-POST binding: an auto-submitting form, with a visible button when scripts are off.
+#[derive(Template)]
+#[template(path = "saml_post.html")]
+pub struct SamlPostPage<'a> {
+    pub url: &'a str,
+    pub saml_request: &'a str,
+    pub relay_state: &'a str,
+}

@@ -1,4 +1,4 @@
-//! SAML endpoints: SP metadata and the ACS.
+//! SAML endpoints: SP metadata and the ACS (SP-initiated and, where enabled, IdP-initiated).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,12 +11,13 @@ use super::login::{clear_binding_cookie, expired, store_down};
 use super::params::Params;
 use super::{cookie, AppState, CorrelationId, PageError};
 use crate::audit::Event;
-use crate::login::{BrowserBinding, Identity, PendingLogin};
+use crate::config::IdpInitiated;
+use crate::login::{unsolicited, BrowserBinding, Identity, PendingLogin, UnsolicitedLogin};
 use crate::oidc::provider::{authorize, code};
 use crate::policy::decide::DenialReason;
 use crate::policy::routing::{self, GuardRefusal};
 use crate::policy::{self, Decision, Facts};
-use crate::saml::acs::{self, AcsError};
+use crate::saml::acs::{self, AcsError, Solicitation};
 use crate::saml::metadata::sp_metadata_xml;
 
 fn unknown_connection(cid: &str) -> PageError {
@@ -46,6 +47,19 @@ pub async fn metadata(
     Ok(resp)
 }
 
+/// The HTTP status for a refused response: malformed input is the sender's fault (400), a
+/// well-formed but unacceptable one is refused (403).
+fn status_for(e: &AcsError) -> StatusCode {
+    match e {
+        AcsError::Store => StatusCode::SERVICE_UNAVAILABLE,
+        AcsError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        AcsError::Encoding | AcsError::Doctype | AcsError::Malformed | AcsError::DuplicateId => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::FORBIDDEN,
+    }
+}
+
 pub async fn acs(
     State(state): State<AppState>,
     Extension(cid): Extension<CorrelationId>,
@@ -63,12 +77,13 @@ pub async fn acs(
                 detail: e.to_string(),
             },
         );
-        let status = match e {
-            AcsError::Store => StatusCode::SERVICE_UNAVAILABLE,
-            AcsError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::FORBIDDEN,
+        let page = PageError::new(status_for(&e), e.kind(), e.to_string(), cid);
+        let page = match e {
+            AcsError::GroupOverage => page.advice("Tell your administrator: in the Entra ID enterprise application, set the groups claim to \"Groups assigned to the application\" (or filter groups), then sign in again."),
+            AcsError::MissingAttribute { .. } => page.advice("Tell your administrator: the attribute names configured for this connection do not match what the identity provider sends (the names it sent are listed above)."),
+            _ => page,
         };
-        PageError::new(status, e.kind(), e.to_string(), cid).logged(&e.kind())
+        page.logged(&e.kind())
     };
     let conn_index = state
         .config
@@ -86,23 +101,19 @@ pub async fn acs(
         .take("SAMLResponse")
         .ok_or_else(|| refuse(AcsError::Encoding, conn_id))?;
 
-    // Login CSRF: the response must come back to the browser that started this login.
-    if !BrowserBinding::matches(cookie(&headers, BrowserBinding::COOKIE), &relay_state) {
-        let e = PageError::new(
-            StatusCode::FORBIDDEN,
+    // Login CSRF: a response to a login started here must come back to the browser that
+    // started it. A cookie for another login is refused before any XML work; no cookie at all
+    // is either an IdP-initiated login or a browser that withheld the cookie (decided below).
+    let binding = cookie(&headers, BrowserBinding::COOKIE);
+    if binding.is_some() && !BrowserBinding::matches(binding, &relay_state) {
+        return Err(browser_refusal(
+            &state,
+            cid,
+            conn_id,
             "browser_mismatch",
             "This sign-in was started in another browser or has expired.",
-            cid,
-        );
-        state.audit.record(
-            cid,
-            &Event::LoginRefused {
-                connection: conn_id.map(str::to_owned),
-                reason: "browser_mismatch".into(),
-                detail: e.message.clone(),
-            },
-        );
-        return Err(e.logged(&"binding cookie missing or for another login"));
+            "binding cookie for another login",
+        ));
     }
 
     let xml = acs::decode_form_value(&saml_response).map_err(|e| refuse(e, conn_id))?;
@@ -122,7 +133,31 @@ pub async fn acs(
     .map_err(|_| refuse(AcsError::Malformed, conn_id))?
     .map_err(|e| refuse(e, conn_id))?;
 
-    acs::accept(state.store.as_ref(), &verified, &conn.id, &relay_state, now)
+    let how = match (binding, verified.in_response_to.as_deref()) {
+        (Some(_), _) => Solicitation::Login(&relay_state),
+        (None, None) => Solicitation::Unsolicited {
+            allowed: conn.saml.idp_initiated.is_some(),
+        },
+        (None, Some(request_id)) => {
+            // A response to a request we really sent, without that browser's cookie: the
+            // cookie was withheld (SameSite) or this is another browser (field case 019 B).
+            let known = acs::request_known(state.store.as_ref(), request_id)
+                .await
+                .map_err(|e| refuse(e, conn_id))?;
+            if known {
+                return Err(browser_refusal(
+                    &state,
+                    cid,
+                    conn_id,
+                    "cookie_missing",
+                    "Your browser did not send the sign-in cookie with the identity provider's answer. Start the sign-in again from the application; if it keeps failing, allow cookies for this site.",
+                    "state cookie missing (cross-site POST)",
+                ));
+            }
+            Solicitation::Unsolicited { allowed: false }
+        }
+    };
+    acs::accept(state.store.as_ref(), &verified, &conn.id, how, now)
         .await
         .map_err(|e| refuse(e, conn_id))?;
 
@@ -181,12 +216,28 @@ pub async fn acs(
                 decision,
             },
         );
-        // The pending login is spent: a refused user starts again from Langfuse.
-        let _ = PendingLogin::finish(state.store.as_ref(), &relay_state).await;
+        if let Solicitation::Login(_) = how {
+            // The pending login is spent: a refused user starts again from Langfuse.
+            let _ = PendingLogin::finish(state.store.as_ref(), &relay_state).await;
+        }
         return Err(
             PageError::new(StatusCode::FORBIDDEN, "access_denied", message, cid)
                 .advice("Ask your administrator for access, then sign in again from Langfuse."),
         );
+    }
+
+    if let (Solicitation::Unsolicited { .. }, Some(target)) = (how, &conn.saml.idp_initiated) {
+        state.audit.record(
+            cid,
+            &Event::LoginSucceeded {
+                connection: conn.id.clone(),
+                sub: identity.sub(),
+                email: identity.email.to_string(),
+                groups: identity.groups.clone(),
+                decision,
+            },
+        );
+        return unsolicited_hand_off(&state, cid, identity, target).await;
     }
 
     let pending = PendingLogin::finish(state.store.as_ref(), &relay_state)
@@ -237,4 +288,69 @@ fn denial_message(state: &AppState, decision: &Decision) -> String {
             }
         }
     }
+}
+
+fn browser_refusal(
+    state: &AppState,
+    cid: &str,
+    conn_id: Option<&str>,
+    kind: &'static str,
+    message: &'static str,
+    log: &'static str,
+) -> PageError {
+    state.audit.record(
+        cid,
+        &Event::LoginRefused {
+            connection: conn_id.map(str::to_owned),
+            reason: kind.into(),
+            detail: log.into(),
+        },
+    );
+    let status = if kind == "cookie_missing" {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    PageError::new(status, kind, message, cid).logged(&log)
+}
+
+/// IdP-initiated login: remember the verified user for this browser only, and send it to the
+/// client's own sign-in start, whose authorize request the bridge then completes at once.
+async fn unsolicited_hand_off(
+    state: &AppState,
+    cid: &str,
+    identity: Identity,
+    target: &IdpInitiated,
+) -> Result<Response, PageError> {
+    let record = UnsolicitedLogin {
+        identity,
+        client_id: target.client_id.clone(),
+    };
+    let token = record
+        .start(state.store.as_ref())
+        .await
+        .map_err(|e| store_down(cid, &e))?;
+    state.audit.record(
+        cid,
+        &Event::LoginRouted {
+            connection: record.identity.connection_id.clone(),
+            domain: record.identity.email.domain().to_string(),
+        },
+    );
+    let mut resp = Redirect::to(&target.start_url).into_response();
+    // Lax is enough: the browser comes back to /oidc/authorize by top-level GET navigation.
+    let secure = if state.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{}={token}; Path=/oidc/authorize; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        UnsolicitedLogin::COOKIE,
+        unsolicited::TTL.as_secs()
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }

@@ -138,6 +138,13 @@ pub struct ResponseSpec {
     pub sign_assertion: bool,
     pub signature_alg: String,
     pub digest_alg: String,
+    /// Replaces the generated AttributeStatement(s) verbatim.
+    pub attribute_statements: Option<String>,
+    /// Replaces Conditions' NotBefore / NotOnOrAfter and the assertion's IssueInstant with
+    /// literal strings (fractional seconds, offsets).
+    pub raw_not_before: Option<String>,
+    pub raw_not_on_or_after: Option<String>,
+    pub raw_issue_instant: Option<String>,
 }
 
 pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
@@ -175,10 +182,28 @@ impl ResponseSpec {
             sign_assertion: true,
             signature_alg: RSA_SHA256.into(),
             digest_alg: SHA256.into(),
+            attribute_statements: None,
+            raw_not_before: None,
+            raw_not_on_or_after: None,
+            raw_issue_instant: None,
         }
     }
 
-    fn signature_template(&self, idp: &TestIdp, id: &str) -> String {
+    /// An unsolicited (IdP-initiated) response: no InResponseTo anywhere.
+    pub fn unsolicited(mut self) -> Self {
+        self.in_response_to.clear();
+        self
+    }
+
+    fn irt_attr(&self) -> String {
+        if self.in_response_to.is_empty() {
+            String::new()
+        } else {
+            format!(r#" InResponseTo="{}""#, esc(&self.in_response_to))
+        }
+    }
+
+    pub fn signature_template(&self, idp: &TestIdp, id: &str) -> String {
         format!(
             r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{alg}"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="{digest}"/><ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>"##,
             alg = self.signature_alg,
@@ -222,18 +247,30 @@ impl ResponseSpec {
         if !self.groups.is_empty() {
             attrs.push_str(&attr("groups", &self.groups));
         }
+        let statements = self.attribute_statements.clone().unwrap_or_else(|| {
+            format!("<saml:AttributeStatement>{attrs}</saml:AttributeStatement>")
+        });
         format!(
-            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="{id}" Version="2.0" IssueInstant="{ii}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="{nif}">{nameid}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{cnoa}" Recipient="{rcpt}" InResponseTo="{irt}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{ii}" SessionIndex="_s1"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>"#,
+            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="{id}" Version="2.0" IssueInstant="{ii}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="{nif}">{nameid}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{cnoa}" Recipient="{rcpt}"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{ii}" SessionIndex="_s1"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>{statements}</saml:Assertion>"#,
             id = self.assertion_id,
-            ii = ts(self.issue_instant),
+            ii = self
+                .raw_issue_instant
+                .clone()
+                .unwrap_or_else(|| ts(self.issue_instant)),
             issuer = esc(self.issuer(idp)),
             nif = self.name_id_format,
             nameid = esc(&self.name_id),
             cnoa = ts(self.confirmation_not_on_or_after),
             rcpt = esc(&self.recipient),
-            irt = esc(&self.in_response_to),
-            nb = ts(self.not_before),
-            noa = ts(self.not_on_or_after),
+            irt = self.irt_attr(),
+            nb = self
+                .raw_not_before
+                .clone()
+                .unwrap_or_else(|| ts(self.not_before)),
+            noa = self
+                .raw_not_on_or_after
+                .clone()
+                .unwrap_or_else(|| ts(self.not_on_or_after)),
             aud = esc(&self.audience),
         )
     }
@@ -250,19 +287,19 @@ impl ResponseSpec {
             .map(|d| format!(r#" Destination="{}""#, esc(d)))
             .unwrap_or_default();
         format!(
-            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{ii}"{dest} InResponseTo="{irt}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status>{assertion}</samlp:Response>"#,
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{ii}"{dest}{irt}><saml:Issuer>{issuer}</saml:Issuer>{sig}<samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status>{assertion}</samlp:Response>"#,
             id = self.response_id,
             ii = self
                 .issue_instant
                 .to_rfc3339_opts(SecondsFormat::Secs, true),
-            irt = esc(&self.in_response_to),
+            irt = self.irt_attr(),
             issuer = esc(self.issuer(idp)),
             status = self.status,
         )
     }
 }
 
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
