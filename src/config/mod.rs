@@ -339,6 +339,17 @@ fn resolve_connections(
             let domain = Domain::parse(d).map_err(|e| {
                 ConfigError::new(format!("{key}.domains[{j}]"), format!("{d:?}: {e}"))
             })?;
+            // One owner per domain: the login page could route it to no connection, and the
+            // domain guard would let every connection listing it assert its addresses.
+            if let Some(owner) = out.iter().find(|o| o.domains.contains(&domain)) {
+                return Err(ConfigError::new(
+                    format!("{key}.domains[{j}]"),
+                    format!(
+                        "{domain} is already served by connection {}; a domain belongs to one connection",
+                        owner.id
+                    ),
+                ));
+            }
             domains.push(domain);
         }
         if domains.is_empty() {

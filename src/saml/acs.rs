@@ -14,7 +14,7 @@ use samael::crypto::{AllowedSignatureAlgorithm, CryptoProvider, ReduceMode, XmlS
 use samael::schema::{Assertion, Response};
 use serde::{Deserialize, Serialize};
 
-use super::xml::refuse_doctype;
+use super::xml::{refuse_doctype, refuse_foreign_encoding};
 use crate::config::SamlConnection;
 use crate::policy::Email;
 use crate::store::{self, KvStore, Namespace, StoreError};
@@ -67,6 +67,8 @@ pub enum AcsError {
     NotYetValid,
     #[error("the SAML assertion has expired")]
     Expired,
+    #[error("the SAML assertion does not state that the user signed in (no AuthnStatement)")]
+    AuthnStatement,
     #[error("the SAML assertion has no usable bearer subject confirmation")]
     SubjectConfirmation,
     #[error("the SAML assertion is addressed to another recipient")]
@@ -100,6 +102,7 @@ impl AcsError {
             AcsError::Audience => "audience",
             AcsError::NotYetValid => "not_yet_valid",
             AcsError::Expired => "expired",
+            AcsError::AuthnStatement => "authn_statement",
             AcsError::SubjectConfirmation => "subject_confirmation",
             AcsError::Recipient => "recipient",
             AcsError::InResponseTo => "in_response_to",
@@ -153,6 +156,7 @@ pub fn verify(
     if xml.len() > MAX_RESPONSE_BYTES {
         return Err(AcsError::TooLarge);
     }
+    refuse_foreign_encoding(xml).map_err(|_| AcsError::Malformed)?;
     refuse_doctype(xml).map_err(|_| AcsError::Doctype)?;
     let text = std::str::from_utf8(xml).map_err(|_| AcsError::Malformed)?;
     let counts = count_assertions(text)?;
@@ -235,6 +239,18 @@ fn count_assertions(text: &str) -> Result<AssertionCounts, AcsError> {
         .parse_string(text)
         .map_err(|_| AcsError::Malformed)?;
     let root = doc.get_root_element().ok_or(AcsError::Malformed)?;
+    // Belt and braces behind the byte checks: whatever spelling got it past them, a document
+    // whose tree holds a DTD is refused.
+    let mut sibling = root.get_prev_sibling();
+    while let Some(node) = sibling {
+        if matches!(
+            node.get_type(),
+            Some(libxml::tree::NodeType::DTDNode | libxml::tree::NodeType::DocumentTypeNode)
+        ) {
+            return Err(AcsError::Doctype);
+        }
+        sibling = node.get_prev_sibling();
+    }
     let mut counts = AssertionCounts {
         plain: 0,
         encrypted: 0,
@@ -296,6 +312,10 @@ fn check_assertion(
     }
     if a.issue_instant > now + skew {
         return Err(AcsError::NotYetValid);
+    }
+    // SAML profiles §4.1.4.2: an SSO assertion MUST carry an AuthnStatement.
+    if a.authn_statements.as_deref().is_none_or(|s| s.is_empty()) {
+        return Err(AcsError::AuthnStatement);
     }
     let conditions = a.conditions.as_ref().ok_or(AcsError::Audience)?;
     // Every AudienceRestriction must name us (SAML core §2.5.1.4); at least one must exist.
