@@ -797,6 +797,28 @@ mod http {
         }
     }
 
+    /// RFC 6750 §2: clients MUST NOT use more than one method to send the token; a request
+    /// with both a Bearer header and a form token should be `invalid_request` (400). Today the
+    /// header silently wins.
+    #[tokio::test]
+    #[ignore = "finding: userinfo accepts a token in the header and in the body at once (RFC 6750 §2)"]
+    async fn userinfo_refuses_two_token_methods_at_once() {
+        let idp = TestIdp::new("https://idp.acme.test");
+        let bridge = bridge_with(&idp, None).await;
+        let (code, verifier) = code_for(&bridge, &idp).await;
+        let (_, tokens) = redeem(&bridge, &code, &verifier).await;
+        let at = tokens["access_token"].as_str().unwrap().to_owned();
+        let r = reqwest::Client::new()
+            .post(bridge.url("/oidc/userinfo"))
+            .bearer_auth(&at)
+            .form(&[("access_token", at.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(oauth_error(&r.text().await.unwrap()), "invalid_request");
+    }
+
     // -----------------------------------------------------------------------------------------
     // ACS over HTTP
     // -----------------------------------------------------------------------------------------
