@@ -142,8 +142,11 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("SSO_BRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal: in production stderr is a file or a log shipper.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -271,3 +271,35 @@ fn check_strict_fails_on_warnings() {
     let (code, _, err) = run(&["check", "--config", &example(), "--strict"], &env);
     assert_eq!(code, 2, "{err}");
 }
+
+/// Logs go to stderr, which in production is a file or a log shipper, never a terminal: no ANSI
+/// colour escapes in it (they garble every shipped line).
+#[test]
+fn logs_to_a_non_terminal_carry_no_ansi_escapes() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let idp = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example-idp-metadata.xml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("example-idp-metadata.xml"), idp).unwrap();
+    let text = std::fs::read_to_string(example())
+        .unwrap()
+        .replace(
+            "listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"{}\"", busy.local_addr().unwrap()),
+        )
+        .replace("../keys/example-signing.pem", "signing.pem");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let (code, _, stderr) = run(
+        &["serve", "--config", cfg.to_str().unwrap()],
+        &[("LANGFUSE_CLIENT_SECRET", "dev-only-secret-change-me")],
+    );
+    assert_eq!(code, 1, "the port is taken: {stderr}");
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes in the log: {stderr:?}"
+    );
+}

@@ -420,6 +420,21 @@ fn resolve_connections(
             let domain = Domain::parse(raw).map_err(|e| {
                 ConfigError::new(format!("{key}.domains[{j}]"), format!("{raw:?}: {e}"))
             })?;
+            // A domain served by several connections is allowed (the login page lets the user
+            // choose, e.g. during an IdP migration), but every one of them may then assert its
+            // addresses: worth a look in an access review.
+            if let Some(owner) = out
+                .iter()
+                .find(|o| o.domains.iter().any(|d| d.domain == domain))
+            {
+                lints.push(Lint {
+                    key: format!("{key}.domains[{j}]"),
+                    message: format!(
+                        "{domain} is also served by connection {}: both identity providers may sign in its users",
+                        owner.id
+                    ),
+                });
+            }
             domains.push(DomainRule {
                 domain,
                 include_subdomains,

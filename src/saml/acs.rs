@@ -15,7 +15,9 @@ use samael::schema::{Assertion, Response};
 use serde::{Deserialize, Serialize};
 
 use super::claims;
-use super::xml::{self, canonical_root, refuse_doctype, NS_ASSERTION, NS_PROTOCOL};
+use super::xml::{
+    self, canonical_root, refuse_doctype, refuse_foreign_encoding, NS_ASSERTION, NS_PROTOCOL,
+};
 use crate::config::{SamlConnection, SignedPart};
 use crate::policy::Email;
 use crate::store::{self, KvStore, Namespace, StoreError};
@@ -102,6 +104,8 @@ pub enum AcsError {
     NotYetValid,
     #[error("the SAML assertion has expired")]
     Expired,
+    #[error("the SAML assertion does not state that the user signed in (no AuthnStatement)")]
+    AuthnStatement,
     #[error("the SAML assertion has no usable bearer subject confirmation")]
     SubjectConfirmation,
     #[error("the SAML assertion is addressed to another recipient")]
@@ -152,6 +156,7 @@ impl AcsError {
             AcsError::Audience => "audience",
             AcsError::NotYetValid => "not_yet_valid",
             AcsError::Expired => "expired",
+            AcsError::AuthnStatement => "authn_statement",
             AcsError::SubjectConfirmation => "subject_confirmation",
             AcsError::Recipient => "recipient",
             AcsError::InResponseTo => "in_response_to",
@@ -210,9 +215,13 @@ pub fn verify(
     if xml.len() > MAX_RESPONSE_BYTES {
         return Err(AcsError::TooLarge);
     }
+    refuse_foreign_encoding(xml).map_err(|_| AcsError::Malformed)?;
     refuse_doctype(xml).map_err(|_| AcsError::Doctype)?;
     let text = std::str::from_utf8(xml).map_err(|_| AcsError::Malformed)?;
     let shape = xml::inspect(text).ok_or(AcsError::Malformed)?;
+    if shape.has_dtd {
+        return Err(AcsError::Doctype);
+    }
     if !shape.root_is_response {
         return Err(AcsError::Malformed);
     }
@@ -386,6 +395,10 @@ fn check_assertion(
     }
     if a.issue_instant > now + skew {
         return Err(AcsError::NotYetValid);
+    }
+    // SAML profiles §4.1.4.2: an SSO assertion MUST carry an AuthnStatement.
+    if a.authn_statements.as_deref().is_none_or(|s| s.is_empty()) {
+        return Err(AcsError::AuthnStatement);
     }
     let conditions = a.conditions.as_ref().ok_or(AcsError::Audience)?;
     // Every AudienceRestriction must name us (SAML core §2.5.1.4); at least one must exist.

@@ -15,6 +15,8 @@ pub enum MetadataError {
     Doctype,
     #[error("IdP metadata is not a SAML EntityDescriptor: {0}")]
     Parse(String),
+    #[error("IdP metadata is an EntitiesDescriptor (a list of entities); save only your IdP's EntityDescriptor element in the file")]
+    Aggregate,
     #[error("IdP metadata has no entityID")]
     NoEntityId,
     #[error("IdP metadata has no IDPSSODescriptor")]
@@ -41,6 +43,9 @@ pub struct IdpMetadata {
 impl IdpMetadata {
     pub fn parse(xml: &str) -> Result<Self, MetadataError> {
         refuse_doctype(xml.as_bytes()).map_err(|_| MetadataError::Doctype)?;
+        if root_is_entities_descriptor(xml) {
+            return Err(MetadataError::Aggregate);
+        }
         let entity = xml
             .parse::<EntityDescriptor>()
             .map_err(|e| MetadataError::Parse(e.to_string()))?;
@@ -106,6 +111,24 @@ impl IdpMetadata {
             signing_certs,
         })
     }
+}
+
+/// Whether the first element is an `EntitiesDescriptor` (serde would read it as an
+/// EntityDescriptor without an entityID and report that instead).
+fn root_is_entities_descriptor(xml: &str) -> bool {
+    let mut rest = xml;
+    while let Some(start) = rest.find('<') {
+        rest = &rest[start + 1..];
+        if rest.starts_with('?') || rest.starts_with('!') {
+            continue;
+        }
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .unwrap_or(rest.len());
+        let qname = &rest[..end];
+        return qname.rsplit(':').next() == Some("EntitiesDescriptor");
+    }
+    false
 }
 
 /// Our SP metadata for one connection.

@@ -53,6 +53,8 @@ pub struct Shape {
     pub signatures: usize,
     /// Some ID attribute value appears twice.
     pub duplicate_id: bool,
+    /// The parsed tree holds a DTD, whatever spelling got it past the byte checks.
+    pub has_dtd: bool,
     /// SignatureMethod, DigestMethod and Transform algorithm URIs, in any signature.
     pub signature_methods: Vec<String>,
     pub digest_methods: Vec<String>,
@@ -69,6 +71,16 @@ pub fn inspect(text: &str) -> Option<Shape> {
             && ns_of(&root).as_deref() == Some(NS_PROTOCOL),
         ..Shape::default()
     };
+    let mut sibling = root.get_prev_sibling();
+    while let Some(node) = sibling {
+        if matches!(
+            node.get_type(),
+            Some(libxml::tree::NodeType::DTDNode | libxml::tree::NodeType::DocumentTypeNode)
+        ) {
+            shape.has_dtd = true;
+        }
+        sibling = node.get_prev_sibling();
+    }
     let mut ids = std::collections::HashSet::new();
     let mut stack = vec![(root, 0usize)];
     while let Some((node, depth)) = stack.pop() {
@@ -139,6 +151,41 @@ pub fn canonical_root(c14n: &str) -> Option<(&str, &str)> {
     Some((local, &tag[at..end]))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForeignEncoding;
+
+/// Refuses any document libxml2 would decode as something other than UTF-8: a NUL byte (UTF-16
+/// and UCS-4 are auto-detected from their first bytes, and no XML 1.0 document holds U+0000) or
+/// an XML declaration naming another encoding. Without this, `<!DOCTYPE` can be spelt in UTF-7
+/// (`+ADw-!DOCTYPE`) and pass the byte scan of `refuse_doctype`.
+pub fn refuse_foreign_encoding(bytes: &[u8]) -> Result<(), ForeignEncoding> {
+    if bytes.contains(&0) {
+        return Err(ForeignEncoding);
+    }
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let Some(decl) = body.strip_prefix(b"<?xml") else {
+        return Ok(());
+    };
+    let end = decl
+        .windows(2)
+        .position(|w| w == b"?>")
+        .ok_or(ForeignEncoding)?;
+    let decl = decl[..end].to_ascii_lowercase();
+    let Some(at) = decl.windows(8).position(|w| w == b"encoding") else {
+        return Ok(());
+    };
+    let rest: Vec<u8> = decl[at + 8..]
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    match rest.as_slice() {
+        [b'=', b'"', b'u', b't', b'f', b'-', b'8', b'"', ..]
+        | [b'=', b'\'', b'u', b't', b'f', b'-', b'8', b'\'', ..] => Ok(()),
+        _ => Err(ForeignEncoding),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +227,28 @@ mod tests {
         assert!(refuse_doctype(b"<!DOCTYPE r><r/>").is_err());
         assert!(refuse_doctype(b"<!doctype r><r/>").is_err());
         assert!(refuse_doctype(b"<r><!ENTITY x 'y'></r>").is_err());
+    }
+
+    #[test]
+    fn only_utf8_is_accepted() {
+        assert!(refuse_foreign_encoding(b"<r/>").is_ok());
+        assert!(refuse_foreign_encoding(b"<?xml version=\"1.0\"?><r/>").is_ok());
+        assert!(refuse_foreign_encoding(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><r/>").is_ok());
+        assert!(refuse_foreign_encoding(
+            b"\xEF\xBB\xBF<?xml version='1.0' encoding = 'utf-8'?><r/>"
+        )
+        .is_ok());
+        assert!(
+            refuse_foreign_encoding(b"<?xml version=\"1.0\" encoding=\"UTF-7\"?><r/>").is_err()
+        );
+        assert!(
+            refuse_foreign_encoding(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r/>")
+                .is_err()
+        );
+        assert!(
+            refuse_foreign_encoding(b"<?xml version=\"1.0\" encoding=\"UTF-8x\"?><r/>").is_err()
+        );
+        assert!(refuse_foreign_encoding(b"<\0?\0x\0m\0l\0").is_err());
+        assert!(refuse_foreign_encoding(b"<?xml version=\"1.0\"").is_err());
     }
 }

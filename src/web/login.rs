@@ -3,11 +3,10 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
-use serde::Deserialize;
 
 use super::pages::{ChoosePage, LoginPage, SamlPostPage};
 use super::params::Params;
@@ -153,18 +152,18 @@ async fn begin_connection(
     }
 }
 
-#[derive(Deserialize)]
-pub struct ShowQuery {
-    login: Option<String>,
-}
-
 pub async fn show(
     State(state): State<AppState>,
     Extension(cid): Extension<CorrelationId>,
-    Query(q): Query<ShowQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let cid = &cid.0;
-    let login_id = q.login.unwrap_or_default();
+    // Parsed like every other request here: a malformed or repeated parameter gets this page,
+    // never the framework's plain-text deserialiser error.
+    let login_id = Params::parse(query.unwrap_or_default().as_bytes())
+        .ok()
+        .and_then(|mut p| p.take("login"))
+        .unwrap_or_default();
     let pending = PendingLogin::peek(state.store.as_ref(), &login_id)
         .await
         .map_err(|e| store_down(cid, &e))?
