@@ -9,6 +9,7 @@ pub mod config;
 pub mod login;
 pub mod oidc;
 pub mod policy;
+pub mod provision;
 pub mod saml;
 pub mod secret;
 pub mod store;
