@@ -189,6 +189,9 @@ pub async fn acs(
         );
     }
 
+    // Before the redirect, so the user lands in Langfuse with the right roles.
+    super::provision::at_login(&state, cid, &identity, &decision).await?;
+
     let pending = PendingLogin::finish(state.store.as_ref(), &relay_state)
         .await
         .map_err(|e| store_down(cid, &e))?
