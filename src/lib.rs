@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
+mod cli_provision;
 pub mod clock;
 pub mod config;
 pub mod login;

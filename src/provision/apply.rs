@@ -15,6 +15,7 @@ use super::lock::{LockError, OrgLock};
 use super::plan::{self, Action, ActionKind, Current, Member, WantedOrg, WantedProject};
 use super::retry::{RetryPolicy, SharedSleeper};
 use super::{Mode, OnError, OrgKeys, OrgSettings, Settings};
+use crate::audit::Event;
 use crate::clock::SharedClock;
 use crate::login::Identity;
 use crate::policy::decide::OrgDecision;
@@ -98,6 +99,51 @@ impl Report {
 
     pub fn changes(&self) -> usize {
         self.orgs.iter().map(|o| o.results.len()).sum()
+    }
+
+    /// The audit trail of this report: one event per applied or refused action, and one per
+    /// failed organization listing what was and was not applied. `login` says what became of
+    /// the login ("denied"/"allowed"; "reconcile" outside a login).
+    pub fn events(&self, identity: &Identity, login: &str) -> Vec<Event> {
+        let sub = identity.sub();
+        let email = identity.email.to_string();
+        let mut out = Vec::new();
+        for org in &self.orgs {
+            for r in &org.results {
+                let (outcome, detail) = match &r.status {
+                    Status::Applied => ("applied", None),
+                    Status::Refused(why) => ("refused", Some(why.clone())),
+                    // Failed and not attempted actions are listed in the failure event.
+                    _ => continue,
+                };
+                out.push(Event::ProvisionAction {
+                    sub: sub.clone(),
+                    email: email.clone(),
+                    org: org.org.clone(),
+                    project: r.action.project.clone(),
+                    action: r.action.kind.as_str().into(),
+                    from_role: r.action.from,
+                    to_role: r.action.to,
+                    rule: r.action.rule.clone(),
+                    reason: r.action.reason.clone(),
+                    outcome: outcome.into(),
+                    detail,
+                });
+            }
+            if let Some(error) = &org.error {
+                out.push(Event::ProvisionFailed {
+                    sub: sub.clone(),
+                    email: email.clone(),
+                    org: org.org.clone(),
+                    error: error.to_string(),
+                    licence_missing: error.licence_missing(),
+                    applied: org.applied().map(|r| r.action.describe()).collect(),
+                    not_applied: org.not_applied().map(|r| r.action.describe()).collect(),
+                    login: login.into(),
+                });
+            }
+        }
+        out
     }
 }
 

@@ -5,10 +5,8 @@
 use axum::http::StatusCode;
 
 use super::{AppState, PageError};
-use crate::audit::Event;
 use crate::login::Identity;
 use crate::policy::Decision;
-use crate::provision::apply::Status;
 use crate::provision::reconcile;
 
 pub(super) async fn at_login(
@@ -25,50 +23,15 @@ pub(super) async fn at_login(
         tracing::warn!(correlation_id = cid, error = %e, "could not record the user for reconcile");
     }
     let report = provisioner.provision(identity, decision, false).await;
-    let sub = identity.sub();
-    let email = identity.email.to_string();
     let deny = report.deny_login();
-    for org in &report.orgs {
-        for r in &org.results {
-            let (outcome, detail) = match &r.status {
-                Status::Applied => ("applied", None),
-                Status::Refused(why) => ("refused", Some(why.clone())),
-                // Failed and not attempted actions are listed in the failure event below.
-                _ => continue,
-            };
-            state.audit.record(
-                cid,
-                &Event::ProvisionAction {
-                    sub: sub.clone(),
-                    email: email.clone(),
-                    org: org.org.clone(),
-                    project: r.action.project.clone(),
-                    action: r.action.kind.as_str().into(),
-                    from_role: r.action.from,
-                    to_role: r.action.to,
-                    rule: r.action.rule.clone(),
-                    reason: r.action.reason.clone(),
-                    outcome: outcome.into(),
-                    detail,
-                },
-            );
-        }
+    for org in report.failed() {
         if let Some(error) = &org.error {
             tracing::warn!(correlation_id = cid, org = %org.org, %error, "Langfuse provisioning failed");
-            state.audit.record(
-                cid,
-                &Event::ProvisionFailed {
-                    sub: sub.clone(),
-                    email: email.clone(),
-                    org: org.org.clone(),
-                    error: error.to_string(),
-                    licence_missing: error.licence_missing(),
-                    applied: org.applied().map(|r| r.action.describe()).collect(),
-                    not_applied: org.not_applied().map(|r| r.action.describe()).collect(),
-                    login: if deny { "denied" } else { "allowed" }.into(),
-                },
-            );
         }
+    }
+    let login = if deny { "denied" } else { "allowed" };
+    for event in report.events(identity, login) {
+        state.audit.record(cid, &event);
     }
     if !deny {
         return Ok(());
