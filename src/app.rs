@@ -11,6 +11,7 @@ use crate::audit::SharedSink;
 use crate::clock::SharedClock;
 use crate::config::{KeySettings, RuntimeConfig};
 use crate::oidc::provider::keys::{self, SigningKey, SigningKeys};
+use crate::provision::{Provisioner, SharedSleeper, TokioSleeper};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::SharedStore;
@@ -82,9 +83,29 @@ pub async fn build_state(
     clock: SharedClock,
     audit: SharedSink,
 ) -> anyhow::Result<AppState> {
+    build_state_with(config, clock, audit, Arc::new(TokioSleeper)).await
+}
+
+/// Like `build_state`, with the sleeper provisioning retries wait on (tests record instead).
+pub async fn build_state_with(
+    config: Arc<RuntimeConfig>,
+    clock: SharedClock,
+    audit: SharedSink,
+    sleeper: SharedSleeper,
+) -> anyhow::Result<AppState> {
     let keys = Arc::new(load_keys(&config.keys)?);
     let store = open_store(&config, clock.clone()).await?;
-    Ok(AppState::new(config, store, keys, clock, audit))
+    let provisioner = Provisioner::new(&config.langfuse, store.clone(), sleeper, clock.clone())
+        .context("langfuse: cannot set up the admin API client")?
+        .map(Arc::new);
+    Ok(AppState::new(
+        config,
+        store,
+        keys,
+        clock,
+        audit,
+        provisioner,
+    ))
 }
 
 /// Serves until `shutdown` completes.

@@ -39,6 +39,23 @@ enum Command {
         /// Treat warnings as a failure (exit code 2).
         #[arg(long)]
         strict: bool,
+        /// Also call Langfuse: verify each organization API key, the Enterprise licence its
+        /// admin API needs, and that the projects the config names exist.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Recompute every known user's roles from their last login's groups and the current rules,
+    /// and apply them to Langfuse (needs the Redis store, where logins record users).
+    Reconcile {
+        /// Path to the TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the plan without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Users processed at the same time.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
     },
     /// Show the access decision for an email and a set of groups, and the rule behind each role.
     Explain {
@@ -91,7 +108,23 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Command::Check { config, strict } => check(&config, strict),
+        Command::Check {
+            config,
+            strict,
+            online,
+        } => check(&config, strict, online),
+        Command::Reconcile {
+            config,
+            dry_run,
+            concurrency,
+        } => match runtime() {
+            Ok(rt) => rt.block_on(crate::cli_provision::reconcile(
+                &config,
+                dry_run,
+                concurrency,
+            )),
+            Err(e) => fail(&e),
+        },
         Command::Explain {
             config,
             email,
@@ -123,12 +156,9 @@ pub fn main() -> ExitCode {
             Err(e) => fail(&format!("{e:#}")),
         },
         Command::Serve { config } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(r) => r,
-                Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+                Err(e) => return fail(&e),
             };
             match runtime.block_on(serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -136,6 +166,13 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 fn init_tracing() {
@@ -151,7 +188,7 @@ fn init_tracing() {
         .try_init();
 }
 
-fn fail(message: &str) -> ExitCode {
+pub(crate) fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::FAILURE
 }
@@ -160,11 +197,11 @@ fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn load(path: &std::path::Path) -> Result<RuntimeConfig, String> {
+pub(crate) fn load(path: &std::path::Path) -> Result<RuntimeConfig, String> {
     config::load(path, &env_lookup).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn check(path: &std::path::Path, strict: bool) -> ExitCode {
+fn check(path: &std::path::Path, strict: bool, online: bool) -> ExitCode {
     let cfg = match load(path) {
         Ok(c) => c,
         Err(e) => return fail(&e),
@@ -182,6 +219,18 @@ fn check(path: &std::path::Path, strict: bool) -> ExitCode {
             "embedded memory (one instance only)"
         }
     );
+    if cfg.langfuse.enabled() {
+        eprintln!("note: provisioning is on, so Langfuse must run with AUTH_CUSTOM_ALLOW_ACCOUNT_LINKING=true: the bridge creates users (SCIM) before their first sign-in, and without linking Langfuse refuses that sign-in (OAuthAccountNotLinked). `sso-bridge langfuse-env` prints it.");
+    }
+    if online {
+        let ok = match runtime() {
+            Ok(rt) => rt.block_on(crate::cli_provision::check_online(&cfg)),
+            Err(e) => return fail(&e),
+        };
+        if !ok {
+            return ExitCode::FAILURE;
+        }
+    }
     if strict && !cfg.lints.is_empty() {
         eprintln!("{} warning(s) and --strict: failing", cfg.lints.len());
         return ExitCode::from(2);

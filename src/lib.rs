@@ -4,11 +4,13 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
+mod cli_provision;
 pub mod clock;
 pub mod config;
 pub mod login;
 pub mod oidc;
 pub mod policy;
+pub mod provision;
 pub mod saml;
 pub mod secret;
 pub mod store;

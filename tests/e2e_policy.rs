@@ -2,7 +2,8 @@
 //! SimpleSAMLphp and the openid-client RP: an admin-group user gets ADMIN, a project-group user
 //! gets org NONE plus the project role, a user in no mapped group is refused with a page that
 //! says what to ask for, a foreign-domain identity is refused, and every decision's audit line
-//! names its rule.
+//! names its rule. With provisioning on (against the Langfuse double), Langfuse ends up with
+//! exactly those memberships, and a second login writes nothing.
 
 mod common;
 
@@ -12,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::browser::{login, Outcome};
+use common::langfuse_double::LangfuseDouble;
 use common::servers::{self, free_port, Guard};
 use serde_json::Value;
+use sso_bridge::policy::Role;
 
 const SECRET: &str = "e2e-policy-secret-0123456789";
 
@@ -54,7 +57,8 @@ impl Running {
     }
 }
 
-async fn start() -> Running {
+/// `langfuse`: the Langfuse double's URL, to provision organization `acme` authoritatively.
+async fn start(langfuse: Option<&str>) -> Running {
     let redis = servers::redis();
     let port = free_port();
     let rp_port = free_port();
@@ -92,9 +96,10 @@ subject = "uid"
 [policy]
 unmatched = "deny"
 list_groups_on_denial = true
-[[langfuse.organizations]]
+{langfuse_header}[[langfuse.organizations]]
 id = "acme"
 projects = ["production", "staging", "analytics"]
+{provisioning}
 [[rules]]
 name = "admins"
 group = "lf-admins"
@@ -106,7 +111,15 @@ group = "ml-team"
 org = "acme"
 projects = {{ production = "MEMBER" }}
 "#,
-        redis = redis.url
+        redis = redis.url,
+        langfuse_header = langfuse
+            .map(|u| format!("[langfuse]\nurl = \"{u}\"\n"))
+            .unwrap_or_default(),
+        provisioning = if langfuse.is_some() {
+            "provisioning = \"authoritative\"\npublic_key = \"pk-lf-org-acme\"\nsecret_key = \"${LF_ACME_SK}\""
+        } else {
+            ""
+        },
     );
     std::fs::write(dir.path().join("bridge.toml"), config).unwrap();
     let mut bridge = Guard::spawn(
@@ -115,6 +128,7 @@ projects = {{ production = "MEMBER" }}
             .args(["serve", "--config"])
             .arg(dir.path().join("bridge.toml"))
             .env("LF_CLIENT_SECRET", SECRET)
+            .env("LF_ACME_SK", "sk-lf-org-acme")
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     );
@@ -155,7 +169,7 @@ projects = {{ production = "MEMBER" }}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_rules_decide_roles_and_every_decision_is_audited_with_its_rule() {
-    let r = start().await;
+    let r = start(None).await;
     let go = |email: &'static str, user: &'static str| {
         login(&r.rp.base, &r.base, &r.idp.base, email, user)
     };
@@ -224,4 +238,68 @@ async fn group_rules_decide_roles_and_every_decision_is_audited_with_its_rule() 
     // Nothing secret reached the audit stream.
     let all = r.audit.lock().unwrap().join("\n");
     assert!(!all.contains(SECRET) && !all.contains("SAMLResponse") && !all.contains("id_token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_makes_langfuse_match_the_groups_end_to_end() {
+    let lf = LangfuseDouble::start().await;
+    lf.add_org("org-acme", &["production", "staging", "analytics"]);
+    let r = start(Some(&lf.base)).await;
+    let go = |email: &'static str, user: &'static str| {
+        login(&r.rp.base, &r.base, &r.idp.base, email, user)
+    };
+
+    // alice (lf-admins, ml-team): org ADMIN, and no project rows (MEMBER is below ADMIN).
+    let v = go("alice@acme.test", "alice").await.verdict();
+    assert_eq!(v["claims"]["email"], "alice@acme.test");
+    assert_eq!(
+        lf.org_role("org-acme", "alice@acme.test"),
+        Some(Role::Admin)
+    );
+    assert!(lf.project_roles("org-acme", "alice@acme.test").is_empty());
+
+    // bob (ml-team only): org NONE plus production MEMBER.
+    go("bob.builder@acme.test", "bob").await.verdict();
+    assert_eq!(
+        lf.org_role("org-acme", "bob.builder@acme.test"),
+        Some(Role::None)
+    );
+    assert_eq!(
+        lf.project_roles("org-acme", "bob.builder@acme.test"),
+        [("production".to_owned(), Role::Member)].into()
+    );
+
+    // The double's state is exactly that: two users, two memberships, one project row.
+    {
+        let w = lf.lock();
+        assert_eq!(w.users.len(), 2);
+        assert_eq!(w.org_members["org-acme"].len(), 2);
+        let rows: usize = w.projects.iter().map(|p| p.memberships.len()).sum();
+        assert_eq!(rows, 1);
+    }
+    // Each applied action has its audit line, with rule and roles.
+    let e = r
+        .wait_event(|e| {
+            e["event"] == "provision_action"
+                && e["email"] == "bob.builder@acme.test"
+                && e["action"] == "set_project_role"
+        })
+        .await;
+    assert_eq!(
+        (
+            e["project"].as_str(),
+            e["to_role"].as_str(),
+            e["rule"].as_str()
+        ),
+        (
+            Some("production"),
+            Some("MEMBER"),
+            Some("ml-team on production")
+        )
+    );
+
+    // A second login by alice writes nothing.
+    lf.clear_log();
+    go("alice@acme.test", "alice").await.verdict();
+    assert!(lf.writes().is_empty(), "{:?}", lf.writes());
 }

@@ -26,7 +26,12 @@ fn fixture() -> &'static Fixture {
             "https://sso.example.com",
             None,
             &[common::REDIRECT_URI],
-            &[ConnSpec { id: "acme", domains: &["acme.test"], idp_metadata: idp.metadata(), extra: "" }],
+            &[ConnSpec {
+                id: "acme",
+                domains: &["acme.test"],
+                idp_metadata: idp.metadata(),
+                extra: "",
+            }],
         );
         let conn = &config.connections[0].saml;
         let responses = [(false, true), (true, false), (true, true)]
@@ -38,7 +43,11 @@ fn fixture() -> &'static Fixture {
                 idp.response(&spec).into_bytes()
             })
             .collect();
-        Fixture { config, responses, _dir: dir }
+        Fixture {
+            config,
+            responses,
+            _dir: dir,
+        }
     })
 }
 
@@ -70,7 +79,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Mutation::Flip { at, bit }),
         (any::<usize>(), 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
-        (any::<usize>(), 0..SNIPPETS.len()).prop_map(|(at, snippet)| Mutation::Insert { at, snippet }),
+        (any::<usize>(), 0..SNIPPETS.len())
+            .prop_map(|(at, snippet)| Mutation::Insert { at, snippet }),
         (any::<usize>(), 1usize..400).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
     ]
 }

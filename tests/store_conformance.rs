@@ -133,6 +133,39 @@ async fn suite(store: Arc<dyn KvStore>, expiry: Expiry) {
     expiry.pass(store.as_ref(), rp, "e", short).await;
     assert!(store.put_if_absent(rp, "e", vec![], long).await.unwrap());
 
+    // delete_if_equals: only the holder's value is removed
+    let lk = Namespace::OrgLock;
+    assert!(store
+        .put_if_absent(lk, "org", b"me".to_vec(), long)
+        .await
+        .unwrap());
+    assert!(!store.delete_if_equals(lk, "org", b"other").await.unwrap());
+    assert!(store.get(lk, "org").await.unwrap().is_some());
+    assert!(store.delete_if_equals(lk, "org", b"me").await.unwrap());
+    assert_eq!(store.get(lk, "org").await.unwrap(), None);
+    assert!(!store.delete_if_equals(lk, "org", b"me").await.unwrap());
+    // an expired value is never "released" on behalf of its old holder
+    store.put(lk, "gone", b"me".to_vec(), short).await.unwrap();
+    expiry.pass(store.as_ref(), lk, "gone", short).await;
+    assert!(!store.delete_if_equals(lk, "gone", b"me").await.unwrap());
+
+    // keys: every live key of one namespace, nothing of another
+    let ku = Namespace::KnownUser;
+    for k in ["u1", "u2", "weird*key"] {
+        store.put(ku, k, b"{}".to_vec(), long).await.unwrap();
+    }
+    store.put(ku, "short", b"{}".to_vec(), short).await.unwrap();
+    expiry.pass(store.as_ref(), ku, "short", short).await;
+    let mut keys = store.keys(ku).await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["u1", "u2", "weird*key"]);
+    assert!(!store
+        .keys(Namespace::AuthCode)
+        .await
+        .unwrap()
+        .iter()
+        .any(|k| k == "u1"));
+
     store.ping().await.unwrap();
 }
 

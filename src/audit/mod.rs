@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::policy::Decision;
+use crate::policy::{Decision, Role};
 
 /// Something the bridge decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,6 +57,36 @@ pub enum Event {
     },
     CodeReplayRevoked {
         client_id: String,
+    },
+    /// One provisioning action at login (or reconcile): applied, or refused by a guard.
+    ProvisionAction {
+        sub: String,
+        email: String,
+        org: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        project: Option<String>,
+        action: String,
+        from_role: Option<Role>,
+        to_role: Option<Role>,
+        rule: String,
+        reason: String,
+        /// "applied" or "refused".
+        outcome: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// Provisioning an organization failed part-way: what was applied, what was not, and
+    /// whether the login went ahead.
+    ProvisionFailed {
+        sub: String,
+        email: String,
+        org: String,
+        error: String,
+        licence_missing: bool,
+        applied: Vec<String>,
+        not_applied: Vec<String>,
+        /// "denied" or "allowed" (the organization's on_error).
+        login: String,
     },
 }
 

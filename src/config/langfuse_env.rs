@@ -124,9 +124,17 @@ pub fn render(
         "Users are created in Langfuse at their first SSO login, which is a sign-up: keep it allowed.",
         "AUTH_DISABLE_SIGNUP=false",
     );
-    let _ = writeln!(
-        o,
-        "# Only when users are created ahead of their first login (SCIM, provisioning), Langfuse must\n# link the SSO login to the existing user; the bridge's domain guard is what makes that safe:\n# AUTH_CUSTOM_ALLOW_ACCOUNT_LINKING=true"
-    );
+    if config.langfuse.enabled() {
+        line(
+            &mut o,
+            "Provisioning is on: the bridge creates each user in Langfuse (SCIM) before their first sign-in,\n# so Langfuse must link that sign-in to the existing user, or it answers OAuthAccountNotLinked.\n# The bridge's domain guard is what makes linking safe.",
+            "AUTH_CUSTOM_ALLOW_ACCOUNT_LINKING=true",
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "# Only when users are created ahead of their first login (SCIM, provisioning), Langfuse must\n# link the SSO login to the existing user; the bridge's domain guard is what makes that safe:\n# AUTH_CUSTOM_ALLOW_ACCOUNT_LINKING=true"
+        );
+    }
     Ok(o)
 }

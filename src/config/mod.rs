@@ -1,6 +1,7 @@
 //! Configuration: the strict TOML model (`model`), and its resolution into a checked
 //! `RuntimeConfig` that the rest of the bridge trusts. Every error names the key at fault.
 
+mod langfuse;
 pub mod langfuse_env;
 pub mod model;
 pub mod policy;
@@ -58,6 +59,8 @@ pub struct RuntimeConfig {
     pub clients: Vec<Client>,
     pub connections: Vec<Connection>,
     pub policy: PolicySettings,
+    /// The `[langfuse]` admin API settings and each organization's provisioning mode.
+    pub langfuse: crate::provision::Settings,
     pub lints: Vec<Lint>,
 }
 
@@ -274,6 +277,8 @@ fn resolve(file: FileConfig, base: &Path, env: &EnvLookup) -> Result<RuntimeConf
         &mut lints,
     )?;
 
+    let langfuse = langfuse::resolve(&file.langfuse, base, env, &mut lints)?;
+
     let audit_file = file
         .audit
         .file
@@ -292,6 +297,7 @@ fn resolve(file: FileConfig, base: &Path, env: &EnvLookup) -> Result<RuntimeConf
         clients,
         connections,
         policy,
+        langfuse,
         lints,
     })
 }

@@ -42,6 +42,12 @@ impl Default for PolicySection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LangfuseSection {
+    /// Langfuse's base URL, for the admin API; required once an organization provisions.
+    pub url: Option<String>,
+    /// Timeout of one admin API request.
+    pub timeout_secs: Option<u64>,
+    /// Retries of a request on 429, 5xx or a connection error.
+    pub max_retries: Option<u32>,
     #[serde(default)]
     pub organizations: Vec<OrganizationSection>,
 }
@@ -54,6 +60,14 @@ pub struct OrganizationSection {
     /// Project names (or ids) rules may name; used to catch typos.
     #[serde(default)]
     pub projects: Vec<String>,
+    /// "off" (default), "additive" or "authoritative".
+    pub provisioning: Option<String>,
+    /// "deny" (default) or "allow": what a login does when provisioning fails.
+    pub on_error: Option<String>,
+    /// The organization API key (public part); "${ENV}" allowed.
+    pub public_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

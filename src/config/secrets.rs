@@ -66,7 +66,7 @@ pub(super) fn optional(
 }
 
 /// Replaces each `${NAME}` with the variable's value; an unset variable is an error naming both.
-fn interpolate(key: &str, raw: &str, env: &EnvLookup) -> Result<String, ConfigError> {
+pub(super) fn interpolate(key: &str, raw: &str, env: &EnvLookup) -> Result<String, ConfigError> {
     let mut out = String::new();
     let mut rest = raw;
     while let Some(start) = rest.find("${") {

@@ -141,6 +141,36 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
+    async fn delete_if_equals(
+        &self,
+        ns: Namespace,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let k = (ns, key.to_owned());
+        let live_match = inner
+            .entries
+            .get(&k)
+            .is_some_and(|e| e.expires_at > now && e.value == expected);
+        if live_match {
+            inner.entries.remove(&k);
+        }
+        Ok(live_match)
+    }
+
+    async fn keys(&self, ns: Namespace) -> Result<Vec<String>, StoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .lock()
+            .entries
+            .iter()
+            .filter(|((n, _), e)| *n == ns && e.expires_at > now)
+            .map(|((_, k), _)| k.clone())
+            .collect())
+    }
+
     async fn ttl(&self, ns: Namespace, key: &str) -> Result<Option<Duration>, StoreError> {
         let now = self.clock.now();
         let inner = self.lock();

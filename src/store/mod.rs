@@ -1,4 +1,5 @@
-//! The store contract (DESIGN.md §5): short-lived values with atomic take, and put-if-absent.
+//! The store contract (DESIGN.md §5): short-lived values with atomic take, put-if-absent,
+//! compare-and-delete (locks) and listing a namespace's keys (reconcile).
 //! Two implementations with identical behaviour: `memory` (embedded, one instance) and `redis`
 //! (shared by every bridge instance). `tests/store_conformance.rs` runs one suite against both.
 
@@ -30,6 +31,10 @@ pub enum Namespace {
     /// A user verified by an IdP-initiated SAML login, waiting for the client's own authorize
     /// request (keyed by the digest of the browser's cookie).
     UnsolicitedLogin,
+    /// A per-organization lock held while an OWNER's role changes in Langfuse.
+    OrgLock,
+    /// The last identity and groups seen at login, per `sub`, so reconcile knows whom to visit.
+    KnownUser,
 }
 
 impl Namespace {
@@ -42,6 +47,8 @@ impl Namespace {
             Namespace::AccessToken => "at",
             Namespace::AssertionReplay => "replay",
             Namespace::UnsolicitedLogin => "idpinit",
+            Namespace::OrgLock => "orglock",
+            Namespace::KnownUser => "user",
         }
     }
 }
@@ -79,6 +86,16 @@ pub trait KvStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Removes a value; absent keys are not an error.
     async fn delete(&self, ns: Namespace, key: &str) -> Result<(), StoreError>;
+    /// Removes a value only while it still equals `expected` (atomically); `true` when removed.
+    /// Releases a lock without ever releasing one that expired and was taken by someone else.
+    async fn delete_if_equals(
+        &self,
+        ns: Namespace,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// Every live key in a namespace, in no particular order (reconcile walks known users).
+    async fn keys(&self, ns: Namespace) -> Result<Vec<String>, StoreError>;
     /// Remaining time to live, `None` when absent (used by tests and diagnostics).
     async fn ttl(&self, ns: Namespace, key: &str) -> Result<Option<Duration>, StoreError>;
     /// A cheap liveness probe for `/readyz`.

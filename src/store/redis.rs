@@ -35,6 +35,17 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(Box::new(e))
 }
 
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn millis(ttl: Duration) -> u64 {
     (ttl.as_millis() as u64).max(1)
 }
@@ -94,6 +105,60 @@ impl KvStore for RedisStore {
         conn.del::<_, ()>(self.key(ns, key))
             .await
             .map_err(unavailable)
+    }
+
+    async fn delete_if_equals(
+        &self,
+        ns: Namespace,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, StoreError> {
+        // One script, so the compare and the delete are one atomic step on the server.
+        const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+        let mut conn = self.conn.clone();
+        let removed: i64 = redis::cmd("EVAL")
+            .arg(SCRIPT)
+            .arg(1)
+            .arg(self.key(ns, key))
+            .arg(expected)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed == 1)
+    }
+
+    async fn keys(&self, ns: Namespace) -> Result<Vec<String>, StoreError> {
+        // SCAN, never KEYS: it does not block Redis on a large keyspace. Our own keys contain no
+        // glob characters, but the prefix is the operator's: escape it.
+        let head = format!("{}:{}:", self.prefix, ns.as_str());
+        let pattern = format!("{}*", glob_escape(&head));
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut out = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            out.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&head).map(str::to_owned)),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may return a key twice across a rehash.
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     async fn ttl(&self, ns: Namespace, key: &str) -> Result<Option<Duration>, StoreError> {

@@ -8,6 +8,7 @@ mod oidc;
 mod ops;
 mod pages;
 mod params;
+mod provision;
 mod saml;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::clock::SharedClock;
 use crate::config::RuntimeConfig;
 use crate::oidc::provider::keys::SigningKeys;
 use crate::policy::routing::ConnectionDomains;
+use crate::provision::Provisioner;
 use crate::secret::random_token;
 use crate::store::SharedStore;
 
@@ -41,6 +43,8 @@ pub struct Inner {
     pub clock: SharedClock,
     pub audit: SharedSink,
     pub routing: Vec<ConnectionDomains>,
+    /// Langfuse provisioning at login; `None` when every organization has provisioning off.
+    pub provisioner: Option<Arc<Provisioner>>,
     /// Bounds concurrent XML verification on the blocking pool, so a flood of hostile documents
     /// queues instead of exhausting threads.
     pub xml_permits: Arc<Semaphore>,
@@ -60,6 +64,7 @@ impl AppState {
         keys: Arc<SigningKeys>,
         clock: SharedClock,
         audit: SharedSink,
+        provisioner: Option<Arc<Provisioner>>,
     ) -> Self {
         let routing = config.connections.iter().map(|c| c.routing()).collect();
         Self(Arc::new(Inner {
@@ -69,6 +74,7 @@ impl AppState {
             clock,
             audit,
             routing,
+            provisioner,
             xml_permits: Arc::new(Semaphore::new(16)),
         }))
     }

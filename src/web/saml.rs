@@ -226,6 +226,9 @@ pub async fn acs(
         );
     }
 
+    // Before the redirect, so the user lands in Langfuse with the right roles.
+    super::provision::at_login(&state, cid, &identity, &decision).await?;
+
     if let (Solicitation::Unsolicited { .. }, Some(target)) = (how, &conn.saml.idp_initiated) {
         state.audit.record(
             cid,

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod flow;
+pub mod langfuse_double;
 pub mod saml_idp;
 pub mod servers;
 
