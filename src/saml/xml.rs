@@ -186,6 +186,48 @@ pub fn refuse_foreign_encoding(bytes: &[u8]) -> Result<(), ForeignEncoding> {
     }
 }
 
+/// xmlsec's default error callback prints to stderr, with fragments such as reference URIs from
+/// the document being verified. Replace it, once, with one that logs only the failing xmlsec
+/// function and reason code, at debug level: the refusal itself is reported by the caller.
+pub fn quiet_xmlsec_errors() {
+    use std::os::raw::{c_char, c_int};
+    type Callback = unsafe extern "C" fn(
+        file: *const c_char,
+        line: c_int,
+        func: *const c_char,
+        error_object: *const c_char,
+        error_subject: *const c_char,
+        reason: c_int,
+        msg: *const c_char,
+    );
+    extern "C" {
+        fn xmlSecErrorsSetCallback(callback: Option<Callback>);
+    }
+    unsafe extern "C" fn to_tracing(
+        _file: *const c_char,
+        _line: c_int,
+        func: *const c_char,
+        _error_object: *const c_char,
+        _error_subject: *const c_char,
+        reason: c_int,
+        _msg: *const c_char,
+    ) {
+        let func = if func.is_null() {
+            std::borrow::Cow::Borrowed("?")
+        } else {
+            // SAFETY: xmlsec passes a NUL-terminated static function name or NULL.
+            unsafe { std::ffi::CStr::from_ptr(func) }.to_string_lossy()
+        };
+        tracing::debug!(xmlsec_func = %func, reason, "xmlsec reported an error");
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sets a process-wide function pointer; the callback is a plain function that
+        // reads only the NUL-terminated name xmlsec hands it.
+        unsafe { xmlSecErrorsSetCallback(Some(to_tracing)) }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,46 +293,4 @@ mod tests {
         assert!(refuse_foreign_encoding(b"<\0?\0x\0m\0l\0").is_err());
         assert!(refuse_foreign_encoding(b"<?xml version=\"1.0\"").is_err());
     }
-}
-
-/// xmlsec's default error callback prints to stderr, with fragments such as reference URIs from
-/// the document being verified. Replace it, once, with one that logs only the failing xmlsec
-/// function and reason code, at debug level: the refusal itself is reported by the caller.
-pub fn quiet_xmlsec_errors() {
-    use std::os::raw::{c_char, c_int};
-    type Callback = unsafe extern "C" fn(
-        file: *const c_char,
-        line: c_int,
-        func: *const c_char,
-        error_object: *const c_char,
-        error_subject: *const c_char,
-        reason: c_int,
-        msg: *const c_char,
-    );
-    extern "C" {
-        fn xmlSecErrorsSetCallback(callback: Option<Callback>);
-    }
-    unsafe extern "C" fn to_tracing(
-        _file: *const c_char,
-        _line: c_int,
-        func: *const c_char,
-        _error_object: *const c_char,
-        _error_subject: *const c_char,
-        reason: c_int,
-        _msg: *const c_char,
-    ) {
-        let func = if func.is_null() {
-            std::borrow::Cow::Borrowed("?")
-        } else {
-            // SAFETY: xmlsec passes a NUL-terminated static function name or NULL.
-            unsafe { std::ffi::CStr::from_ptr(func) }.to_string_lossy()
-        };
-        tracing::debug!(xmlsec_func = %func, reason, "xmlsec reported an error");
-    }
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: sets a process-wide function pointer; the callback is a plain function that
-        // reads only the NUL-terminated name xmlsec hands it.
-        unsafe { xmlSecErrorsSetCallback(Some(to_tracing)) }
-    });
 }
