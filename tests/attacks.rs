@@ -801,7 +801,6 @@ mod http {
     /// with both a Bearer header and a form token should be `invalid_request` (400). Today the
     /// header silently wins.
     #[tokio::test]
-    #[ignore = "finding: userinfo accepts a token in the header and in the body at once (RFC 6750 §2)"]
     async fn userinfo_refuses_two_token_methods_at_once() {
         let idp = TestIdp::new("https://idp.acme.test");
         let bridge = bridge_with(&idp, None).await;

@@ -174,7 +174,7 @@ impl RuntimeConfig {
 /// Reads and resolves a config file. Relative paths inside it are relative to its folder.
 pub fn load(path: &Path, env: &EnvLookup) -> Result<RuntimeConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(path.display().to_string(), format!("cannot read: {e}")))?;
+        .map_err(|e| ConfigError::new("config", format!("cannot read the file: {e}")))?;
     let base = path.parent().unwrap_or(Path::new("."));
     from_toml(&text, base, env)
 }

@@ -160,10 +160,19 @@ pub async fn show(
     let cid = &cid.0;
     // Parsed like every other request here: a malformed or repeated parameter gets this page,
     // never the framework's plain-text deserialiser error.
-    let login_id = Params::parse(query.unwrap_or_default().as_bytes())
+    let Some(login_id) = Params::parse(query.unwrap_or_default().as_bytes())
         .ok()
         .and_then(|mut p| p.take("login"))
-        .unwrap_or_default();
+        .filter(|l| !l.is_empty())
+    else {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "no_login",
+            "This page is part of an application's sign-in: open the application (Langfuse) and choose single sign-on there.",
+            cid,
+        )
+        .advice("Bookmark the application, not this page."));
+    };
     let pending = PendingLogin::peek(state.store.as_ref(), &login_id)
         .await
         .map_err(|e| store_down(cid, &e))?

@@ -326,7 +326,18 @@ pub async fn userinfo(
         .ok()
         .and_then(|b| Params::parse(&b).ok())
         .and_then(|mut p| p.take("access_token"));
-    let token = from_header.or(from_body);
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            // RFC 6750 §2: a request uses exactly one method to present its token.
+            return OAuthJson {
+                status: StatusCode::BAD_REQUEST,
+                error: OAuthError::new("invalid_request", "present the access token one way only"),
+                www_authenticate: Some("Bearer error=\"invalid_request\""),
+            }
+            .into_response();
+        }
+        (header, body) => header.or(body),
+    };
     match userinfo::claims(state.store.as_ref(), token.as_deref()).await {
         Ok(v) => {
             let mut r = Json(v).into_response();

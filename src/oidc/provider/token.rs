@@ -18,7 +18,7 @@ use super::keys::SigningKeys;
 use super::OAuthError;
 use crate::config::{Client, RuntimeConfig};
 use crate::secret::{random_token, token_digest};
-use crate::store::{self, KvStore, Namespace, StoreError};
+use crate::store::{KvStore, Namespace, StoreError};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct TokenForm {
@@ -115,14 +115,9 @@ pub async fn exchange(
 
     let access_token = random_token(32);
     let access_ttl = ctx.config.tokens.access_token;
-    store::put_json(
-        ctx.store,
-        Namespace::AccessToken,
-        &token_digest(&access_token),
-        &grant.user,
-        access_ttl,
-    )
-    .await?;
+    // The spent-code marker goes first and the token is only stored if no replay has revoked
+    // it meanwhile: a replay racing this redemption either finds no marker (and the code is
+    // already gone) or tombstones the token before it exists, and then this redemption fails.
     ctx.store
         .put(
             Namespace::SpentCode,
@@ -131,6 +126,25 @@ pub async fn exchange(
             access_ttl.max(Duration::from_secs(600)),
         )
         .await?;
+    let record = serde_json::to_vec(&grant.user).map_err(StoreError::Corrupt)?;
+    let stored = ctx
+        .store
+        .put_if_absent(
+            Namespace::AccessToken,
+            &token_digest(&access_token),
+            record,
+            access_ttl,
+        )
+        .await?;
+    if !stored {
+        return Err(TokenError::OAuth {
+            error: OAuthError::new(
+                "invalid_grant",
+                "the code was replayed; its tokens are revoked",
+            ),
+            replay_revoked: true,
+        });
+    }
 
     let id_token = ctx
         .keys
@@ -183,12 +197,24 @@ async fn revoke_after_replay(store: &dyn KvStore, code: &str) -> Result<bool, St
     {
         Some(at_digest) => {
             let key = String::from_utf8_lossy(&at_digest).into_owned();
-            store.delete(Namespace::AccessToken, &key).await?;
+            // A tombstone, not a delete: it also stops a token the first redemption has not
+            // stored yet (see `exchange`).
+            store
+                .put(
+                    Namespace::AccessToken,
+                    &key,
+                    REVOKED.to_vec(),
+                    Duration::from_secs(86_400),
+                )
+                .await?;
             Ok(true)
         }
         None => Ok(false),
     }
 }
+
+/// The value that marks a revoked access token.
+pub const REVOKED: &[u8] = b"revoked";
 
 fn id_token_claims(ctx: &TokenContext<'_>, grant: &CodeGrant, access_token: &str) -> Value {
     let digest = Sha256::digest(access_token.as_bytes());

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{OAuthError, UserClaims};
 use crate::secret::token_digest;
-use crate::store::{self, KvStore, Namespace, StoreError};
+use crate::store::{KvStore, Namespace, StoreError};
 
 pub enum UserinfoError {
     InvalidToken(OAuthError),
@@ -25,10 +25,14 @@ pub async fn claims(
     let token = access_token
         .filter(|t| !t.is_empty() && t.len() <= 256)
         .ok_or_else(invalid)?;
-    let user: UserClaims = store::get_json(store, Namespace::AccessToken, &token_digest(token))
+    let raw = store
+        .get(Namespace::AccessToken, &token_digest(token))
         .await
         .map_err(UserinfoError::Store)?
+        .filter(|v| v.as_slice() != super::token::REVOKED)
         .ok_or_else(invalid)?;
+    let user: UserClaims =
+        serde_json::from_slice(&raw).map_err(|e| UserinfoError::Store(StoreError::Corrupt(e)))?;
     let mut out = json!({
         "sub": user.sub,
         "email": user.email,
