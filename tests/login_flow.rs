@@ -760,3 +760,32 @@ async fn several_connections_for_one_domain_let_the_user_choose() {
     let resp = pick("nonexistent").await.unwrap();
     assert_eq!(resp.status(), 400);
 }
+
+#[tokio::test]
+async fn metrics_count_the_audit_events() {
+    let idp = TestIdp::new("https://idp.acme.test");
+    let bridge = bridge_with(&idp, None).await;
+    let login = flow::start(&bridge, "alice@acme.test", false).await;
+    let mut spec = login.spec(&bridge, "acme");
+    spec.email = Some("mallory@evil.test".into());
+    let resp = login
+        .post_acs(&bridge, "acme", &idp.response_b64(&spec))
+        .await;
+    assert_eq!(resp.status(), 403);
+    let text = reqwest::get(bridge.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("sso_bridge_events_total{event=\"login_started\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "sso_bridge_events_total{event=\"login_refused\",reason=\"foreign_domain\"} 1\n"
+        ),
+        "{text}"
+    );
+}

@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use crate::policy::{Decision, Role};
 
+pub mod metrics;
+
 /// Something the bridge decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

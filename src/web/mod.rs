@@ -42,6 +42,8 @@ pub struct Inner {
     pub keys: Arc<SigningKeys>,
     pub clock: SharedClock,
     pub audit: SharedSink,
+    /// Counters of the audit events, served at `/metrics`.
+    pub metrics: Arc<crate::audit::metrics::Metrics>,
     pub routing: Vec<ConnectionDomains>,
     /// Langfuse provisioning at login; `None` when every organization has provisioning off.
     pub provisioner: Option<Arc<Provisioner>>,
@@ -67,12 +69,14 @@ impl AppState {
         provisioner: Option<Arc<Provisioner>>,
     ) -> Self {
         let routing = config.connections.iter().map(|c| c.routing()).collect();
+        let (audit, metrics) = crate::audit::metrics::counted(audit);
         Self(Arc::new(Inner {
             config,
             store,
             keys,
             clock,
             audit,
+            metrics,
             routing,
             provisioner,
             xml_permits: Arc::new(Semaphore::new(16)),
@@ -88,9 +92,7 @@ async fn correlate(mut req: Request, next: Next) -> Response {
     let id = random_token(9);
     req.extensions_mut().insert(CorrelationId(id.clone()));
     let span = tracing::info_span!("request", correlation_id = %id, method = %req.method(), path = %req.uri().path());
-    let _enter = span.enter();
-    drop(_enter);
-    let mut resp = next.run(req).await;
+    let mut resp = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-correlation-id", v);
     }
@@ -119,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(correlate))
         .with_state(state)
