@@ -331,6 +331,9 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         }
         None => Arc::new(JsonLines::stdout()),
     };
+    let metadata_client = crate::metadata_refresh::http_client();
+    crate::metadata_refresh::initial_load(&metadata_client, &cfg).await?;
+    crate::metadata_refresh::spawn(cfg.clone(), metadata_client);
     let state = crate::app::build_state(cfg.clone(), Arc::new(SystemClock), audit).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -8,6 +8,7 @@ mod cli_provision;
 pub mod clock;
 pub mod config;
 pub mod login;
+pub mod metadata_refresh;
 pub mod oidc;
 pub mod policy;
 pub mod provision;

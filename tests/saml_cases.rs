@@ -476,7 +476,7 @@ fn case_016_google_nameid_follows_the_request_and_groups_may_be_absent() {
 /// The XML inside an HTTP-Redirect AuthnRequest, decoded by a strict raw-DEFLATE inflater that
 /// requires the end of the stream.
 fn redirect_request_xml(conn: &SamlConnection) -> String {
-    let req = request::build(conn, "relay", t0());
+    let req = request::build(conn, "relay", t0()).expect("metadata loaded");
     let Delivery::Redirect(url) = req.delivery else {
         panic!("expected the redirect binding")
     };

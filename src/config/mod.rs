@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::policy::routing::{ConnectionDomains, DomainRule};
 use crate::policy::{Domain, Email};
-use crate::saml::metadata::IdpMetadata;
+use crate::saml::metadata::{IdpMetadata, SharedIdp};
 use crate::saml::presets::{self, AttributeMap};
 use crate::secret::Secret;
 use model::{ConnectionKind, DomainEntry, FileConfig};
@@ -137,7 +137,9 @@ impl Connection {
 
 #[derive(Debug)]
 pub struct SamlConnection {
-    pub idp: IdpMetadata,
+    pub idp: SharedIdp,
+    /// Where the metadata is refreshed from, when it comes from a URL.
+    pub idp_metadata_url: Option<MetadataUrl>,
     pub sp_entity_id: String,
     pub acs_url: String,
     pub clock_skew: Duration,
@@ -150,6 +152,34 @@ pub struct SamlConnection {
     pub binding: RequestBinding,
     /// Unsolicited responses accepted, and where their users land.
     pub idp_initiated: Option<IdpInitiated>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetadataUrl {
+    pub url: String,
+    /// The last good copy is written here, so a restart during an IdP outage still starts.
+    pub cache_file: Option<PathBuf>,
+    pub refresh: Duration,
+}
+
+impl SamlConnection {
+    /// Whether `idp` can serve this connection (the configured binding has a sign-in URL);
+    /// checked at load and on every refresh, so a bad refresh never replaces a good copy.
+    pub fn accepts_metadata(&self, idp: &IdpMetadata) -> Result<(), String> {
+        check_binding(self.binding, idp)
+    }
+}
+
+fn check_binding(binding: RequestBinding, idp: &IdpMetadata) -> Result<(), String> {
+    match binding {
+        RequestBinding::Post if idp.sso_post_url.is_none() => {
+            Err("the IdP metadata has no SingleSignOnService with the HTTP-POST binding".into())
+        }
+        RequestBinding::Redirect if idp.sso_redirect_url.is_none() => Err(
+            "the IdP metadata has no SingleSignOnService with the HTTP-Redirect binding; set binding = \"post\"".into(),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Where an IdP-initiated login lands: the bridge remembers the verified user briefly and sends
@@ -484,10 +514,60 @@ fn resolve_saml(
     lints: &mut Vec<Lint>,
 ) -> Result<SamlConnection, ConfigError> {
     let meta_key = format!("{key}.saml.idp_metadata_file");
-    let path = base.join(&s.idp_metadata_file);
-    let xml = std::fs::read_to_string(&path)
-        .map_err(|e| ConfigError::new(&meta_key, format!("cannot read {}: {e}", path.display())))?;
-    let idp = IdpMetadata::parse(&xml).map_err(|e| ConfigError::new(&meta_key, e.to_string()))?;
+    let url_key = format!("{key}.saml.idp_metadata_url");
+    let idp_metadata_url = match &s.idp_metadata_url {
+        None => None,
+        Some(u) => {
+            let parsed = url::Url::parse(u)
+                .map_err(|e| ConfigError::new(&url_key, format!("not a URL: {e}")))?;
+            match parsed.scheme() {
+                "https" => {}
+                "http" => lints.push(Lint {
+                    key: url_key.clone(),
+                    message:
+                        "is not https: anyone on the path could swap the IdP's signing certificate"
+                            .into(),
+                }),
+                other => {
+                    return Err(ConfigError::new(
+                        &url_key,
+                        format!("scheme {other} is not http(s)"),
+                    ))
+                }
+            }
+            if !(60..=7 * 86_400).contains(&s.metadata_refresh_secs) {
+                return Err(ConfigError::new(
+                    format!("{key}.saml.metadata_refresh_secs"),
+                    "must be between 60 and 604800 seconds",
+                ));
+            }
+            Some(MetadataUrl {
+                url: u.clone(),
+                cache_file: s.idp_metadata_file.as_ref().map(|p| base.join(p)),
+                refresh: Duration::from_secs(s.metadata_refresh_secs),
+            })
+        }
+    };
+    let idp = match (&s.idp_metadata_file, &idp_metadata_url) {
+        (None, None) => {
+            return Err(ConfigError::new(
+                &meta_key,
+                "set idp_metadata_file, or idp_metadata_url (optionally with idp_metadata_file as its cache)",
+            ))
+        }
+        (Some(file), source) => {
+            let path = base.join(file);
+            match std::fs::read_to_string(&path) {
+                Ok(xml) => Some(IdpMetadata::parse(&xml).map_err(|e| ConfigError::new(&meta_key, e.to_string()))?),
+                // A URL-sourced connection may start without its cache; it is fetched at start.
+                Err(_) if source.is_some() => None,
+                Err(e) => {
+                    return Err(ConfigError::new(&meta_key, format!("cannot read {}: {e}", path.display())))
+                }
+            }
+        }
+        (None, Some(_)) => None,
+    };
     if s.clock_skew_secs > 300 {
         return Err(ConfigError::new(
             format!("{key}.saml.clock_skew_secs"),
@@ -530,17 +610,9 @@ fn resolve_saml(
             message: "RSA-SHA1 signatures and SHA-1 digests are accepted from this IdP; switch the IdP to SHA-256 and remove this".into(),
         });
     }
-    if s.binding == RequestBinding::Post && idp.sso_post_url.is_none() {
-        return Err(ConfigError::new(
-            format!("{key}.saml.binding"),
-            "the IdP metadata has no SingleSignOnService with the HTTP-POST binding",
-        ));
-    }
-    if s.binding == RequestBinding::Redirect && idp.sso_redirect_url.is_none() {
-        return Err(ConfigError::new(
-            format!("{key}.saml.binding"),
-            "the IdP metadata has no SingleSignOnService with the HTTP-Redirect binding; set binding = \"post\"",
-        ));
+    if let Some(idp) = &idp {
+        check_binding(s.binding, idp)
+            .map_err(|m| ConfigError::new(format!("{key}.saml.binding"), m))?;
     }
     let idp_initiated = match &s.idp_initiated {
         Some(i) if i.enabled => {
@@ -571,7 +643,8 @@ fn resolve_saml(
         .clone()
         .unwrap_or_else(|| format!("{public_url}/saml/{id}/metadata"));
     Ok(SamlConnection {
-        idp,
+        idp: SharedIdp::new(idp),
+        idp_metadata_url,
         sp_entity_id,
         acs_url: format!("{public_url}/saml/{id}/acs"),
         clock_skew: Duration::from_secs(s.clock_skew_secs),

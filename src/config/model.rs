@@ -158,7 +158,12 @@ pub enum ConnectionKind {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamlSection {
-    pub idp_metadata_file: PathBuf,
+    /// The IdP metadata file; with `idp_metadata_url`, the cache of the last good fetch.
+    pub idp_metadata_file: Option<PathBuf>,
+    /// Fetch the IdP metadata from here at start and every `metadata_refresh_secs`.
+    pub idp_metadata_url: Option<String>,
+    #[serde(default = "d_refresh")]
+    pub metadata_refresh_secs: u64,
     /// Defaults to `<public_url>/saml/<id>/metadata`.
     pub sp_entity_id: Option<String>,
     #[serde(default = "d_skew")]
@@ -185,6 +190,10 @@ pub struct SamlSection {
     pub binding: RequestBinding,
     /// Logins started at the IdP (an app tile). Off when omitted.
     pub idp_initiated: Option<IdpInitiatedSection>,
+}
+
+fn d_refresh() -> u64 {
+    3600
 }
 
 fn d_skew() -> u64 {

@@ -15,6 +15,7 @@ use samael::schema::{Assertion, Response};
 use serde::{Deserialize, Serialize};
 
 use super::claims;
+use super::metadata::IdpMetadata;
 use super::xml::{
     self, canonical_root, refuse_doctype, refuse_foreign_encoding, NS_ASSERTION, NS_PROTOCOL,
 };
@@ -104,6 +105,8 @@ pub enum AcsError {
     NotYetValid,
     #[error("the SAML assertion has expired")]
     Expired,
+    #[error("the identity provider's metadata could not be loaded yet")]
+    MetadataUnavailable,
     #[error("the SAML assertion does not state that the user signed in (no AuthnStatement)")]
     AuthnStatement,
     #[error("the SAML assertion has no usable bearer subject confirmation")]
@@ -156,6 +159,7 @@ impl AcsError {
             AcsError::Audience => "audience",
             AcsError::NotYetValid => "not_yet_valid",
             AcsError::Expired => "expired",
+            AcsError::MetadataUnavailable => "metadata_unavailable",
             AcsError::AuthnStatement => "authn_statement",
             AcsError::SubjectConfirmation => "subject_confirmation",
             AcsError::Recipient => "recipient",
@@ -245,9 +249,10 @@ pub fn verify(
     // Every signature in the document must verify against a configured certificate (a second
     // signature by another key is fatal, field case 003 D); the result is the canonical bytes
     // the signature covers, and every claim is read from those bytes only.
+    let idp = conn.idp.current().ok_or(AcsError::MetadataUnavailable)?;
     let signed = XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
         text,
-        &conn.idp.signing_certs,
+        &idp.signing_certs,
         ReduceMode::PreDigest,
         (!conn.allow_sha1).then_some(ALLOWED_ALGORITHMS),
     )
@@ -286,8 +291,8 @@ pub fn verify(
         _ => return Err(AcsError::Signature),
     };
 
-    check_envelope(&envelope, conn)?;
-    let confirmed = check_assertion(&assertion, conn, now)?;
+    check_envelope(&envelope, conn, &idp)?;
+    let confirmed = check_assertion(&assertion, conn, &idp, now)?;
     let in_response_to = match (envelope.in_response_to.as_deref(), confirmed) {
         (Some(r), Some(c)) if r != c => return Err(AcsError::InResponseTo),
         (_, Some(c)) => Some(c),
@@ -355,9 +360,13 @@ fn assertion_signature_covers_itself(a: &Assertion) -> bool {
     })
 }
 
-fn check_envelope(response: &Response, conn: &SamlConnection) -> Result<(), AcsError> {
+fn check_envelope(
+    response: &Response,
+    conn: &SamlConnection,
+    idp: &IdpMetadata,
+) -> Result<(), AcsError> {
     if let Some(issuer) = response.issuer.as_ref().and_then(|i| i.value.as_deref()) {
-        if issuer != conn.idp.entity_id {
+        if issuer != idp.entity_id {
             return Err(AcsError::Issuer);
         }
     }
@@ -388,10 +397,11 @@ fn check_envelope(response: &Response, conn: &SamlConnection) -> Result<(), AcsE
 fn check_assertion(
     a: &Assertion,
     conn: &SamlConnection,
+    idp: &IdpMetadata,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, AcsError> {
     let skew = chrono::Duration::from_std(conn.clock_skew).unwrap_or_default();
-    if a.issuer.value.as_deref() != Some(conn.idp.entity_id.as_str()) {
+    if a.issuer.value.as_deref() != Some(idp.entity_id.as_str()) {
         return Err(AcsError::Issuer);
     }
     if a.issue_instant > now + skew {

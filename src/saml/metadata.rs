@@ -131,6 +131,28 @@ fn root_is_entities_descriptor(xml: &str) -> bool {
     false
 }
 
+/// The IdP metadata a connection uses now. Loaded from a file, or fetched from a URL and
+/// replaced on refresh; readers take a cheap snapshot, a failed refresh keeps the last good copy.
+#[derive(Debug, Clone, Default)]
+pub struct SharedIdp(std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<IdpMetadata>>>>);
+
+impl SharedIdp {
+    pub fn new(initial: Option<IdpMetadata>) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(
+            initial.map(std::sync::Arc::new),
+        )))
+    }
+
+    /// The metadata in force, or `None` while a URL-sourced connection has never loaded.
+    pub fn current(&self) -> Option<std::sync::Arc<IdpMetadata>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, new: IdpMetadata) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(new));
+    }
+}
+
 /// Our SP metadata for one connection.
 pub fn sp_metadata_xml(sp_entity_id: &str, acs_url: &str) -> String {
     format!(

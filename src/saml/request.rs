@@ -33,19 +33,21 @@ pub struct AuthnRequest {
     pub delivery: Delivery,
 }
 
-/// Builds an AuthnRequest for `connection`, delivered with its configured binding.
-pub fn build(connection: &SamlConnection, relay_state: &str, now: DateTime<Utc>) -> AuthnRequest {
+/// Builds an AuthnRequest for `connection`, delivered with its configured binding; `None` while
+/// the connection has no IdP metadata with a sign-in URL for that binding.
+pub fn build(
+    connection: &SamlConnection,
+    relay_state: &str,
+    now: DateTime<Utc>,
+) -> Option<AuthnRequest> {
+    let idp = connection.idp.current()?;
     // Ids must be xsd:ID (NCName): start with a letter or underscore.
     let id = format!("_{}", hex_id());
     let (binding, destination) = match connection.binding {
-        RequestBinding::Post => (RequestBinding::Post, connection.idp.sso_post_url.as_deref()),
-        RequestBinding::Redirect => (
-            RequestBinding::Redirect,
-            connection.idp.sso_redirect_url.as_deref(),
-        ),
+        RequestBinding::Post => (RequestBinding::Post, idp.sso_post_url.as_deref()),
+        RequestBinding::Redirect => (RequestBinding::Redirect, idp.sso_redirect_url.as_deref()),
     };
-    // Config resolution refuses a binding the metadata lacks; "about:invalid" is unreachable.
-    let destination = destination.unwrap_or("about:invalid").to_owned();
+    let destination = destination?.to_owned();
     let xml = authn_request_xml(connection, &id, &destination, now);
     let delivery = match binding {
         RequestBinding::Redirect => {
@@ -57,7 +59,7 @@ pub fn build(connection: &SamlConnection, relay_state: &str, now: DateTime<Utc>)
             relay_state: relay_state.to_owned(),
         },
     };
-    AuthnRequest { id, delivery }
+    Some(AuthnRequest { id, delivery })
 }
 
 fn authn_request_xml(

@@ -110,7 +110,18 @@ async fn begin_connection(
     login_id: &str,
     conn: &Connection,
 ) -> Result<Response, PageError> {
-    let req = request::build(&conn.saml, login_id, state.clock.now());
+    let Some(req) = request::build(&conn.saml, login_id, state.clock.now()) else {
+        return Err(PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metadata_unavailable",
+            "The identity provider's metadata could not be loaded yet, so sign-in cannot start.",
+            cid,
+        )
+        .logged(&format!(
+            "connection {} has no usable IdP metadata",
+            conn.id
+        )));
+    };
     let sent = acs::SentRequest {
         login_id: login_id.to_owned(),
         connection_id: conn.id.clone(),
