@@ -620,3 +620,35 @@ async fn a_replayed_assertion_is_refused_by_the_replay_cache() {
         .await
         .unwrap();
 }
+
+/// OneTimeUse (SAML core §2.5.1.5): the assertion is honoured once. Every assertion is already
+/// single use here (its id stays in the replay cache until it expires), so OneTimeUse is
+/// accepted and a second use refused exactly like any replay.
+#[tokio::test]
+async fn one_time_use_is_honoured() {
+    use sso_bridge::saml::acs::{remember_request, Solicitation};
+    let f = Fixture::new();
+    let clock = sso_bridge::clock::ManualClock::new(t0());
+    let store = sso_bridge::store::memory::MemoryStore::new(clock);
+    let mut spec = f.spec();
+    spec.one_time_use = true;
+    let v = f
+        .verify(&spec)
+        .expect("an assertion with OneTimeUse is accepted");
+    let sent = acs::SentRequest {
+        login_id: "login-1".into(),
+        connection_id: "acme".into(),
+    };
+    let ttl = std::time::Duration::from_secs(600);
+    remember_request(&store, "_req1", &sent, ttl).await.unwrap();
+    acs::accept(&store, &v, "acme", Solicitation::Login("login-1"), t0())
+        .await
+        .unwrap();
+    remember_request(&store, "_req1", &sent, ttl).await.unwrap();
+    assert_eq!(
+        acs::accept(&store, &v, "acme", Solicitation::Login("login-1"), t0())
+            .await
+            .unwrap_err(),
+        AcsError::Replay
+    );
+}

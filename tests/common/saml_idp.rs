@@ -134,6 +134,8 @@ pub struct ResponseSpec {
     pub name: Option<String>,
     pub groups: Vec<String>,
     pub status: String,
+    /// Adds `<saml:OneTimeUse/>` to the Conditions.
+    pub one_time_use: bool,
     pub sign_response: bool,
     pub sign_assertion: bool,
     pub signature_alg: String,
@@ -178,6 +180,7 @@ impl ResponseSpec {
             name: Some("Alice Anderson".into()),
             groups: vec!["lf-admins".into(), "ml-team".into()],
             status: "urn:oasis:names:tc:SAML:2.0:status:Success".into(),
+            one_time_use: false,
             sign_response: false,
             sign_assertion: true,
             signature_alg: RSA_SHA256.into(),
@@ -251,7 +254,7 @@ impl ResponseSpec {
             format!("<saml:AttributeStatement>{attrs}</saml:AttributeStatement>")
         });
         format!(
-            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="{id}" Version="2.0" IssueInstant="{ii}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="{nif}">{nameid}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{cnoa}" Recipient="{rcpt}"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{ii}" SessionIndex="_s1"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>{statements}</saml:Assertion>"#,
+            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="{id}" Version="2.0" IssueInstant="{ii}"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="{nif}">{nameid}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{cnoa}" Recipient="{rcpt}"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction>{otu}</saml:Conditions><saml:AuthnStatement AuthnInstant="{ii}" SessionIndex="_s1"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>{statements}</saml:Assertion>"#,
             id = self.assertion_id,
             ii = self
                 .raw_issue_instant
@@ -272,6 +275,11 @@ impl ResponseSpec {
                 .clone()
                 .unwrap_or_else(|| ts(self.not_on_or_after)),
             aud = esc(&self.audience),
+            otu = if self.one_time_use {
+                "<saml:OneTimeUse/>"
+            } else {
+                ""
+            },
         )
     }
 
