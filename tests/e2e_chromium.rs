@@ -8,7 +8,8 @@
 //! `127.0.0.1` too, everything is one site (ports do not count), and the binding cookie, `Lax`
 //! over http, comes with the IdP's POST. With the bridge and the RP on `localhost`, the IdP is
 //! another site: Chromium withholds the Lax cookie on that POST, and the login completes only
-//! through the bridge's same-site resubmit.
+//! through the bridge's same-site resubmit. A browser that drops the cookie altogether gets
+//! one resubmit and then the clear `cookie_missing` page.
 
 mod common;
 
@@ -250,4 +251,34 @@ async fn chromium_screenshots_of_the_login_page_and_an_error_page() {
             std::fs::copy(p, Path::new(&keep).join(p.file_name().unwrap())).unwrap();
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_without_the_cookie_gets_a_clear_refusal_after_one_resubmit() {
+    // A browser that does not keep the binding cookie at all (deleted once at the IdP): the
+    // resubmit cannot help, and the user gets the cookie_missing page, not a loop.
+    let w = world("localhost").await;
+    let out = chromium(
+        &w,
+        "alice@acme.test",
+        "alice",
+        &["--drop-cookie".into(), "ssob_login".into()],
+    )
+    .await;
+    assert_eq!(out["outcome"], "refused", "{out:#}");
+    assert_eq!(out["status"], 400);
+    assert_eq!(out["error_kind"], "cookie_missing");
+    let text = out["text"].as_str().unwrap();
+    assert!(text.contains("did not send the sign-in cookie"), "{text}");
+    let posts = acs_posts(&out, &w.public);
+    assert_eq!(posts.len(), 2, "{out:#}");
+    assert_eq!(posts[0]["acs_step"], "same-site-resubmit");
+    assert!(!sent_binding_cookie(&posts[1]), "{out:#}");
+    assert_eq!(posts[1]["error_kind"], "cookie_missing");
+    assert_eq!(refusals(&w.bridge), ["cookie_missing"]);
+    assert!(!w
+        .bridge
+        .events()
+        .iter()
+        .any(|(_, e)| matches!(e, Event::LoginSucceeded { .. })));
 }

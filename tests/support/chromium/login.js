@@ -7,8 +7,10 @@
 //
 //   node tests/support/chromium/login.js --start URL --email ADDR --username U --password P \
 //     [--screenshot-login PNG] [--screenshot-on-failure PNG] [--no-script] [--timeout-ms 20000] \
-//     [--chromium /usr/bin/chromium]
+//     [--drop-cookie NAME] [--chromium /usr/bin/chromium]
 //
+// --drop-cookie deletes that cookie once the IdP's login form is reached, like a browser that
+// blocks it (the bridge's `ssob_login`: its ACS must then refuse clearly, without a loop).
 // stdout carries exactly one JSON line:
 //   {"outcome":"verdict","status":200,"verdict":{…the RP's callback JSON…},"navigations":[…]}
 //   {"outcome":"refused","status":400,"error_kind":"cookie_missing","text":"…","navigations":[…]}
@@ -59,6 +61,7 @@ function parseCli() {
         'screenshot-login': { type: 'string' },
         'screenshot-on-failure': { type: 'string' },
         'no-script': { type: 'boolean', default: false },
+        'drop-cookie': { type: 'string' },
         'timeout-ms': { type: 'string', default: '20000' },
         chromium: { type: 'string', default: '/usr/bin/chromium' },
       },
@@ -185,6 +188,10 @@ async function main() {
         await Promise.all([page.waitForNavigation(), page.locator('form[action="/login"] button[type="submit"]').click()]);
       }
       // SimpleSAMLphp's login form.
+      await page.locator('input[name="username"]').waitFor();
+      if (cfg['drop-cookie']) {
+        await context.clearCookies({ name: cfg['drop-cookie'] });
+      }
       await page.locator('input[name="username"]').fill(cfg.username);
       await page.locator('input[name="password"]').fill(cfg.password);
       await Promise.all([page.waitForNavigation(), page.locator('#submit_button, button[type="submit"]').first().click()]);
