@@ -306,9 +306,11 @@ async fn a_response_posted_from_another_browser_is_refused() {
     let bridge = bridge_with(&idp, None).await;
     let login = flow::start(&bridge, "alice@acme.test", false).await;
     let saml = idp.response_b64(&login.spec(&bridge, "acme"));
-    // A browser with no binding cookie at all (field case 019 B): a 400 that says so.
+    // A browser with no binding cookie at all (field case 019 B): after the same-site resubmit
+    // it still has none, and gets a 400 that says so.
     let other = browser();
-    let resp = flow::post_acs_from(&other, &bridge, "acme", &saml, &login.relay_state).await;
+    let page = flow::post_acs_from(&other, &bridge, "acme", &saml, &login.relay_state).await;
+    let resp = flow::follow_resubmit(&other, &bridge, "acme", page).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(error_kind(&resp), "cookie_missing");
     // A browser holding the cookie of its own login (login CSRF, field case 019 D).

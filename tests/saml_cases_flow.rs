@@ -255,11 +255,15 @@ async fn case_019_state_cookie_survives_the_cross_site_post() {
         "{c}"
     );
 
-    // B: the POST arrives with no cookie at all: a clear 400, nothing consumed, and no silent
-    // fall-back to IdP-initiated login.
+    // B: the POST arrives with no cookie at all. The bridge answers once with its same-site
+    // resubmit page (a POST from its own origin, which carries Lax cookies) and consumes
+    // nothing; the resubmitted POST still without the cookie gets a clear 400, and there is no
+    // silent fall-back to IdP-initiated login.
     let login = flow::start(&dev, "jane@acme.test", false).await;
     let saml = acme_idp.response_b64(&login.spec(&dev, "acme"));
-    let resp = flow::post_acs_from(&browser(), &dev, "acme", &saml, &login.relay_state).await;
+    let cookieless = browser();
+    let page = flow::post_acs_from(&cookieless, &dev, "acme", &saml, &login.relay_state).await;
+    let resp = flow::follow_resubmit(&cookieless, &dev, "acme", page).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(kind(&resp), "cookie_missing");
     assert!(resp
@@ -267,16 +271,76 @@ async fn case_019_state_cookie_survives_the_cross_site_post() {
         .await
         .unwrap()
         .contains("did not send the sign-in cookie"));
-    assert!(dev.events().iter().any(|(_, e)| matches!(e,
-        sso_bridge::audit::Event::LoginRefused { detail, .. } if detail == "state cookie missing (cross-site POST)")));
-    // D: the attacker's own login cookie with the victim's RelayState: refused.
+    let refusals = |detail: &str| {
+        dev.events()
+            .iter()
+            .filter(|(_, e)| matches!(e, sso_bridge::audit::Event::LoginRefused { detail: d, .. } if d == detail))
+            .count()
+    };
+    assert_eq!(refusals("state cookie missing (cross-site POST)"), 1);
+    // A first POST that already claims to be the resubmit is refused at once: no loop.
+    let resp = cookieless
+        .post(dev.url("/saml/acme/acs"))
+        .form(&[
+            ("SAMLResponse", saml.as_str()),
+            ("RelayState", login.relay_state.as_str()),
+            ("resubmit", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kind(&resp), "cookie_missing");
+    // D: the attacker's own login cookie with the victim's RelayState: refused, first POST or
+    // resubmitted.
     let attacker = flow::start(&dev, "mallory@acme.test", false).await;
     let resp =
         flow::post_acs_from(&attacker.browser, &dev, "acme", &saml, &login.relay_state).await;
     assert_eq!(kind(&resp), "browser_mismatch");
-    // And the right browser still completes.
-    let resp = login.post_acs(&dev, "acme", &saml).await;
-    assert_eq!(resp.status(), 303);
+    let page = flow::post_acs_from(&cookieless, &dev, "acme", &saml, &login.relay_state).await;
+    let resp = flow::follow_resubmit(&attacker.browser, &dev, "acme", page).await;
+    assert_eq!(kind(&resp), "browser_mismatch");
+    // The right browser completes: its first POST lost the cookie (cross-site), the resubmit
+    // carries it. Nothing above consumed the request, the login or the assertion id.
+    let page = flow::post_acs_from(&cookieless, &dev, "acme", &saml, &login.relay_state).await;
+    let resp = flow::follow_resubmit(&login.browser, &dev, "acme", page).await;
+    assert_eq!(
+        resp.status(),
+        303,
+        "{:?}",
+        resp.headers().get("x-error-kind")
+    );
+    assert!(location(&resp).starts_with(REDIRECT_URI));
+    // Once used, the response is spent: a later cookieless copy gets no resubmit page.
+    let resp = flow::post_acs_from(&cookieless, &dev, "acme", &saml, &login.relay_state).await;
+    assert_ne!(resp.status(), 200);
+    assert!(resp.headers().get("x-acs-step").is_none());
+}
+
+#[tokio::test]
+async fn case_019_resubmit_page_escapes_what_it_echoes() {
+    let (acme_idp, beta_idp) = (
+        TestIdp::new("https://idp.acme.test"),
+        TestIdp::new("https://idp.beta.test"),
+    );
+    let dev = two_connection_bridge(&acme_idp, &beta_idp, None).await;
+    let login = flow::start(&dev, "jane@acme.test", false).await;
+    let saml = acme_idp.response_b64(&login.spec(&dev, "acme"));
+    // RelayState is not covered by the signature: whatever arrives is echoed, escaped.
+    let hostile = r#"x"><script>alert(1)</script><input name="a"#;
+    let resp = flow::post_acs_from(&browser(), &dev, "acme", &saml, hostile).await;
+    assert_eq!(resp.headers()["x-acs-step"], "same-site-resubmit");
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains(hostile), "{html}");
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(!html.contains("\"><"), "{html}");
+    assert_eq!(
+        common::browser::input_value(&html, "RelayState").as_deref(),
+        Some(hostile)
+    );
+    assert_eq!(
+        common::browser::input_value(&html, "SAMLResponse").as_deref(),
+        Some(saml.as_str())
+    );
 }
 
 #[tokio::test]

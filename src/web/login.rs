@@ -68,11 +68,12 @@ const BINDING_COOKIE_PATH: &str = "/saml/";
 /// `Set-Cookie` for the browser binding (field case 019). Over https it is
 /// `SameSite=None; Secure`, because the IdP's POST to the ACS is a cross-site request: a Lax
 /// cookie (or one without SameSite, after Chrome's two-minute Lax+POST grace) would not come
-/// with it, and logins with slow MFA would fail. Over plain http (local testing, where IdP and
-/// bridge share a site) browsers refuse `SameSite=None` without `Secure`, so it is Lax, and
-/// `check` warns that SAML POST login needs https. Older WebKit treating `None` as `Strict`
-/// is a known, documented limitation. Only this cookie is relaxed; it holds a digest of the
-/// login id, never the id itself, and expires with the login.
+/// with it, and logins with slow MFA would fail. Over plain http (local testing) browsers refuse
+/// `SameSite=None` without `Secure`, so it is Lax. Whenever the IdP's POST still arrives
+/// without it (Lax, third-party cookie blocking, older WebKit treating `None` as `Strict`), the
+/// ACS answers with a same-site resubmit page (`saml::same_site_resubmit`), whose POST carries
+/// it. Only this cookie is relaxed; it holds a digest of the login id, never the id itself, and
+/// expires with the login.
 fn with_binding_cookie(state: &AppState, mut resp: Response, login_id: &str) -> Response {
     let attrs = if state.config.cookie_secure {
         "SameSite=None; Secure"

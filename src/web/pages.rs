@@ -38,3 +38,85 @@ pub struct SamlPostPage<'a> {
     pub saml_request: &'a str,
     pub relay_state: &'a str,
 }
+
+/// The same-site resubmit (field case 019): the IdP's cross-site POST reached the ACS without
+/// the Lax binding cookie, so this page, served from the bridge's own origin, posts the same
+/// response to the same ACS again; that POST is same-site and carries the cookie.
+#[derive(Template)]
+#[template(path = "saml_resubmit.html")]
+pub struct SamlResubmitPage<'a> {
+    pub acs_url: &'a str,
+    pub saml_response: &'a str,
+    pub relay_state: &'a str,
+    /// The name of the field that marks the second POST.
+    pub marker: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes the character references askama writes (numeric, and the usual named ones).
+    fn decode(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(at) = rest.find('&') {
+            out.push_str(&rest[..at]);
+            let end = at + rest[at..].find(';').expect("unterminated reference");
+            let name = &rest[at + 1..end];
+            let c = match name {
+                "quot" => '"',
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "apos" => '\'',
+                n if n.starts_with("#x") => {
+                    char::from_u32(u32::from_str_radix(&n[2..], 16).unwrap()).unwrap()
+                }
+                n if n.starts_with('#') => char::from_u32(n[1..].parse().unwrap()).unwrap(),
+                other => panic!("unknown reference &{other};"),
+            };
+            out.push(c);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The raw text of an attribute: from `prefix"` to the next `"`.
+    fn attribute<'h>(html: &'h str, prefix: &str) -> &'h str {
+        let start = html
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no {prefix}: {html}"))
+            + prefix.len();
+        let end = start + html[start..].find('"').unwrap();
+        &html[start..end]
+    }
+
+    #[test]
+    fn resubmit_page_escapes_every_echoed_value() {
+        let (saml_response, relay_state) = (r#"PHNhbWw+"><script>x()</script>"#, "r'\"<>&");
+        let acs_url = "https://sso.example.com/saml/acme/acs?a=1&b=2";
+        let html = SamlResubmitPage {
+            acs_url,
+            saml_response,
+            relay_state,
+            marker: "resubmit",
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains("<script>x()"), "{html}");
+        for (prefix, want) in [
+            ("name=\"SAMLResponse\" value=\"", saml_response),
+            ("name=\"RelayState\" value=\"", relay_state),
+            ("<form method=\"post\" action=\"", acs_url),
+        ] {
+            let raw = attribute(&html, prefix);
+            assert!(!raw.contains(['<', '>', '\'']), "{raw}");
+            assert_eq!(decode(raw), want);
+        }
+        assert!(html.contains("name=\"resubmit\" value=\"1\""), "{html}");
+        assert!(html.contains("<button type=\"submit\">"), "{html}");
+        assert!(html.contains("document.forms[0].submit()"), "{html}");
+    }
+}

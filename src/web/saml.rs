@@ -1,13 +1,15 @@
 //! SAML endpoints: SP metadata and the ACS (SP-initiated and, where enabled, IdP-initiated).
 
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 
 use super::login::{clear_binding_cookie, expired, store_down};
+use super::pages::SamlResubmitPage;
 use super::params::Params;
 use super::{cookie, AppState, CorrelationId, PageError};
 use crate::audit::Event;
@@ -100,6 +102,7 @@ pub async fn acs(
     let saml_response = form
         .take("SAMLResponse")
         .ok_or_else(|| refuse(AcsError::Encoding, conn_id))?;
+    let resubmitted = form.take(RESUBMIT_FIELD).is_some_and(|v| v == "1");
 
     // Login CSRF: a response to a login started here must come back to the browser that
     // started it. A cookie for another login is refused before any XML work; no cookie at all
@@ -144,6 +147,11 @@ pub async fn acs(
             let known = acs::request_known(state.store.as_ref(), request_id)
                 .await
                 .map_err(|e| refuse(e, conn_id))?;
+            if known && !resubmitted {
+                // Bounce once through a page of our own: its POST is same-site, so a Lax
+                // cookie comes along. Nothing has been consumed yet.
+                return same_site_resubmit(cid, &conn.saml.acs_url, &saml_response, &relay_state);
+            }
             if known {
                 return Err(browser_refusal(
                     &state,
@@ -291,6 +299,48 @@ fn denial_message(state: &AppState, decision: &Decision) -> String {
             }
         }
     }
+}
+
+/// The form field that marks the bridge's own resubmit of a response (field case 019).
+const RESUBMIT_FIELD: &str = "resubmit";
+
+/// Field case 019: the IdP's POST to the ACS is cross-site, so a `SameSite=Lax` binding cookie
+/// (plain http) is not sent with it, and a browser blocking third-party cookies may withhold a
+/// `SameSite=None` one too. For a response to a request this bridge really sent, answer once
+/// with an auto-submitting page from the bridge's own origin that posts the same SAMLResponse
+/// and RelayState back here with a marker; that POST is same-site and carries the cookie. Only
+/// a marked POST that still lacks the cookie is refused (`cookie_missing`), so there is no loop.
+fn same_site_resubmit(
+    cid: &str,
+    acs_url: &str,
+    saml_response: &str,
+    relay_state: &str,
+) -> Result<Response, PageError> {
+    let page = SamlResubmitPage {
+        acs_url,
+        saml_response,
+        relay_state,
+        marker: RESUBMIT_FIELD,
+    };
+    let html = page.render().map_err(|e| {
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "template",
+            "The sign-in page could not be shown.",
+            cid,
+        )
+        .logged(&e)
+    })?;
+    tracing::info!(correlation_id = %cid, "binding cookie withheld on the IdP's POST: same-site resubmit");
+    let mut resp = Html(html).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert("x-acs-step", HeaderValue::from_static("same-site-resubmit"));
+    Ok(resp)
 }
 
 fn browser_refusal(

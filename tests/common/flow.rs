@@ -230,3 +230,43 @@ pub async fn verify_id_token(bridge: &Bridge, jwt: &str) -> Value {
     );
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
 }
+
+/// Field case 019: the ACS answered a POST that came without the binding cookie with its
+/// same-site resubmit page. Checks the page and posts its form from `browser`, as its script
+/// would (a same-site POST, so a real browser now sends its Lax cookie).
+pub async fn follow_resubmit(
+    browser: &reqwest::Client,
+    bridge: &Bridge,
+    connection: &str,
+    page: reqwest::Response,
+) -> reqwest::Response {
+    assert_eq!(
+        page.status(),
+        200,
+        "{:?}",
+        page.headers().get("x-error-kind")
+    );
+    let h = page.headers();
+    assert_eq!(h["x-acs-step"], "same-site-resubmit");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    let action = super::browser::form_action(&html).expect("a form");
+    let conn = bridge.state.config.connection(connection).unwrap();
+    assert_eq!(action, conn.saml.acs_url, "posts back to the same ACS");
+    assert!(html.contains("document.forms[0].submit()"), "auto-submits");
+    assert!(
+        html.contains("<button type=\"submit\">"),
+        "a button without scripts"
+    );
+    let field = |name: &str| {
+        super::browser::input_value(&html, name).unwrap_or_else(|| panic!("no {name}: {html}"))
+    };
+    let fields = [
+        ("SAMLResponse", field("SAMLResponse")),
+        ("RelayState", field("RelayState")),
+        ("resubmit", field("resubmit")),
+    ];
+    assert_eq!(fields[2].1, "1");
+    browser.post(action).form(&fields).send().await.unwrap()
+}

@@ -20,6 +20,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A bound listener that holds a port until the process meant to listen there starts: dropped
+/// just before that, so no other `free_port` or outgoing connection takes the port meanwhile.
+pub fn reserve_port() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
 /// A child process group, terminated on drop.
 pub struct Guard {
     child: Child,
@@ -188,6 +196,18 @@ pub struct NodeRp {
 
 /// The openid-client v5 relying party playing Langfuse (tests/support/rp) on `port`.
 pub fn node_rp_on(issuer: &str, auth_method: &str, nonce: bool, secret: &str, port: u16) -> NodeRp {
+    node_rp_named(issuer, auth_method, nonce, secret, port, "127.0.0.1")
+}
+
+/// Like `node_rp_on`, with `host` (`127.0.0.1` or `localhost`) in the RP's own URLs.
+pub fn node_rp_named(
+    issuer: &str,
+    auth_method: &str,
+    nonce: bool,
+    secret: &str,
+    port: u16,
+    host: &str,
+) -> NodeRp {
     let rp_dir = repo_root().join("tests/support/rp");
     assert!(
         rp_dir.join("node_modules/openid-client").exists(),
@@ -209,7 +229,7 @@ pub fn node_rp_on(issuer: &str, auth_method: &str, nonce: bool, secret: &str, po
             "--nonce",
             if nonce { "yes" } else { "no" },
         ])
-        .args(["--port", &port.to_string()])
+        .args(["--port", &port.to_string(), "--public-host", host])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut guard = Guard::spawn("node rp.js", &mut cmd);
@@ -225,6 +245,42 @@ pub fn node_rp_on(issuer: &str, auth_method: &str, nonce: bool, secret: &str, po
         base,
         _guard: guard,
     }
+}
+
+/// Runs tests/support/chromium/login.js (Debian's headless Chromium through playwright-core)
+/// to its end and returns the JSON line it prints. Blocking: call it from `spawn_blocking`.
+pub fn chromium_login(args: &[String], timeout: Duration) -> serde_json::Value {
+    let dir = repo_root().join("tests/support/chromium");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "run `npm ci --prefix tests/support/chromium` first (scripts/test.sh does)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "install Debian's chromium package first (scripts/install-deps.sh does)"
+    );
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join("login.js"))
+        .args(args)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    // Its own process group: Chromium and its helpers go when the guard drops.
+    let mut guard = Guard::spawn("node login.js (chromium)", &mut cmd);
+    let mut stdout = guard.take_stdout().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        let _ = tx.send(out);
+    });
+    let out = rx
+        .recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("login.js gave no answer within {timeout:?}"));
+    drop(guard);
+    let line = out.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("login.js printed {out:?}: {e}"))
 }
 
 /// Minimal blocking GET used only while waiting for servers to come up.

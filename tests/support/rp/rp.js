@@ -8,9 +8,11 @@
 //
 //   node tests/support/rp/rp.js --issuer URL --client-id ID --client-secret SECRET \
 //     --auth-method client_secret_basic|client_secret_post --nonce yes|no \
-//     [--port 0] [--alg RS256] [--exit-on-stdin-eof]
+//     [--port 0] [--alg RS256] [--exit-on-stdin-eof] [--public-host 127.0.0.1]
 //
-// stdout carries exactly one line, `LISTENING http://127.0.0.1:<port>`, once the server accepts
+// It listens on 127.0.0.1; --public-host (127.0.0.1 or localhost) is the host name in its own
+// URLs (callback, LISTENING line), so a browser test can put it on another site than the IdP.
+// stdout carries exactly one line, `LISTENING http://<public host>:<port>`, once the server accepts
 // requests; everything else (diagnostics, error stacks) goes to stderr. Secrets are never printed.
 // See README.md next to this file for the routes and their output.
 
@@ -38,7 +40,7 @@ function usage(message) {
   process.stderr.write(
     'usage: node rp.js --issuer URL --client-id ID --client-secret SECRET ' +
       '--auth-method client_secret_basic|client_secret_post --nonce yes|no ' +
-      '[--port 0] [--alg RS256] [--exit-on-stdin-eof]\n',
+      '[--port 0] [--alg RS256] [--exit-on-stdin-eof] [--public-host 127.0.0.1|localhost]\n',
   );
   process.exit(2);
 }
@@ -58,6 +60,7 @@ function parseCli() {
         port: { type: 'string', default: '0' },
         alg: { type: 'string', default: 'RS256' },
         'exit-on-stdin-eof': { type: 'boolean', default: false },
+        'public-host': { type: 'string', default: '127.0.0.1' },
       },
     }));
   } catch (err) {
@@ -70,6 +73,9 @@ function parseCli() {
     usage('--auth-method must be client_secret_basic or client_secret_post');
   }
   if (!['yes', 'no'].includes(values.nonce)) usage('--nonce must be yes or no');
+  if (!['127.0.0.1', 'localhost'].includes(values['public-host'])) {
+    usage('--public-host must be 127.0.0.1 or localhost');
+  }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) usage('--port must be 0..65535');
   try {
@@ -86,6 +92,7 @@ function parseCli() {
     port,
     alg: values.alg,
     exitOnStdinEof: values['exit-on-stdin-eof'],
+    publicHost: values['public-host'],
   };
 }
 
@@ -334,7 +341,7 @@ async function main() {
     server.listen(cfg.port, '127.0.0.1', resolve);
   });
   const { port } = server.address();
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `http://${cfg.publicHost}:${port}`;
   callbackUrl = `${origin}${CALLBACK_PATH}`;
 
   // Exactly what next-auth v4 builds (core/lib/oauth/client.ts) for Langfuse's provider, plus the
