@@ -1,14 +1,13 @@
 //! The login page (home-realm discovery by email domain) and the hand-off to a connection.
 
-use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 
-use super::pages::{ChoosePage, LoginPage, SamlPostPage};
+use super::pages::{render_page, ChoosePage, LoginPage, SamlPostPage};
 use super::params::Params;
 use super::{AppState, CorrelationId, PageError};
 use crate::audit::Event;
@@ -147,19 +146,7 @@ async fn begin_connection(
                 saml_request,
                 relay_state,
             };
-            let html = page.render().map_err(|e| {
-                PageError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "template",
-                    "The sign-in page could not be shown.",
-                    cid,
-                )
-                .logged(&e)
-            })?;
-            let mut resp = Html(html).into_response();
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(resp)
+            render_page(&page, StatusCode::OK, cid)
         }
     }
 }
@@ -193,22 +180,6 @@ pub async fn show(
     render_login(&login_id, &email, None, None, StatusCode::OK)
 }
 
-fn render(page: &impl Template, cid: &str) -> Result<Response, PageError> {
-    let html = page.render().map_err(|e| {
-        PageError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "template",
-            "The sign-in page could not be shown.",
-            cid,
-        )
-        .logged(&e)
-    })?;
-    let mut resp = Html(html).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
-}
-
 fn render_login(
     login_id: &str,
     email: &str,
@@ -222,19 +193,7 @@ fn render_login(
         error,
         correlation_id,
     };
-    let html = page.render().map_err(|e| {
-        PageError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "template",
-            "The sign-in page could not be shown.",
-            correlation_id.unwrap_or("-"),
-        )
-        .logged(&e)
-    })?;
-    let mut resp = (status, Html(html)).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    render_page(&page, status, correlation_id.unwrap_or("-"))
 }
 
 pub async fn submit(
@@ -291,7 +250,7 @@ pub async fn submit(
                     .map(|c| (c.id.as_str(), c.display_name.as_str()))
                     .collect(),
             };
-            return render(&page, cid);
+            return render_page(&page, StatusCode::OK, cid);
         }
     };
     let Some(conn) = routed.and_then(|c| state.config.connection(&c.connection_id)) else {

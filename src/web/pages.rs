@@ -1,6 +1,36 @@
 //! The askama pages. Templates live in `templates/`, all extending `base.html`.
 
 use askama::Template;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::PageError;
+
+/// Renders a page with `status`, never cached and never leaking a Referer (pages carry login ids
+/// and SAML messages). A template failure becomes the error page with `cid`.
+pub fn render_page(
+    page: &impl Template,
+    status: StatusCode,
+    cid: &str,
+) -> Result<Response, PageError> {
+    let html = page.render().map_err(|e| {
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "template",
+            "The sign-in page could not be shown.",
+            cid,
+        )
+        .logged(&e)
+    })?;
+    let mut resp = (status, Html(html)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(resp)
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]

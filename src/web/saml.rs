@@ -1,15 +1,14 @@
 //! SAML endpoints: SP metadata and the ACS (SP-initiated and, where enabled, IdP-initiated).
 
-use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 
 use super::login::{clear_binding_cookie, expired, store_down};
-use super::pages::SamlResubmitPage;
+use super::pages::{render_page, SamlResubmitPage};
 use super::params::Params;
 use super::{cookie, AppState, CorrelationId, PageError};
 use crate::audit::Event;
@@ -322,24 +321,10 @@ fn same_site_resubmit(
         relay_state,
         marker: RESUBMIT_FIELD,
     };
-    let html = page.render().map_err(|e| {
-        PageError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "template",
-            "The sign-in page could not be shown.",
-            cid,
-        )
-        .logged(&e)
-    })?;
+    let mut resp = render_page(&page, StatusCode::OK, cid)?;
     tracing::info!(correlation_id = %cid, "binding cookie withheld on the IdP's POST: same-site resubmit");
-    let mut resp = Html(html).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert("x-acs-step", HeaderValue::from_static("same-site-resubmit"));
+    resp.headers_mut()
+        .insert("x-acs-step", HeaderValue::from_static("same-site-resubmit"));
     Ok(resp)
 }
 
