@@ -5,31 +5,13 @@
 mod common;
 
 use common::saml_idp::TestIdp;
-use common::{make_config, t0, ConnSpec};
 
 use common::flow::{self, basic_auth, redeem, token_request};
 use common::{
     browser, location, pkce, query_param, Bridge, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI,
 };
 
-pub async fn bridge_with(idp: &TestIdp, redis: Option<&str>) -> Bridge {
-    let metadata = idp.metadata();
-    Bridge::start(t0(), |dir, base| {
-        make_config(
-            dir,
-            base,
-            redis,
-            &[REDIRECT_URI],
-            &[ConnSpec {
-                id: "acme",
-                domains: &["acme.test"],
-                idp_metadata: metadata,
-                extra: "",
-            }],
-        )
-    })
-    .await
-}
+use common::bridge_for as bridge_with;
 
 fn kind(resp: &reqwest::Response) -> String {
     resp.headers()

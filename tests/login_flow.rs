@@ -14,24 +14,7 @@ use serde_json::Value;
 use sso_bridge::audit::Event;
 use sso_bridge::login::subject_id;
 
-async fn bridge_with(idp: &TestIdp, redis: Option<&str>) -> Bridge {
-    let metadata = idp.metadata();
-    Bridge::start(t0(), |dir, base| {
-        make_config(
-            dir,
-            base,
-            redis,
-            &[REDIRECT_URI],
-            &[ConnSpec {
-                id: "acme",
-                domains: &["acme.test"],
-                idp_metadata: metadata,
-                extra: "",
-            }],
-        )
-    })
-    .await
-}
+use common::bridge_for as bridge_with;
 
 fn error_kind(resp: &reqwest::Response) -> String {
     resp.headers()

@@ -101,6 +101,27 @@ pub fn make_config_with(
         .unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"))
 }
 
+/// A bridge with one SAML connection `acme` (domain acme.test) trusting `idp`, on the open test
+/// policy; Redis when `redis` names one, else the memory store.
+pub async fn bridge_for(idp: &saml_idp::TestIdp, redis: Option<&str>) -> Bridge {
+    let metadata = idp.metadata();
+    Bridge::start(t0(), |dir, base| {
+        make_config(
+            dir,
+            base,
+            redis,
+            &[REDIRECT_URI],
+            &[ConnSpec {
+                id: "acme",
+                domains: &["acme.test"],
+                idp_metadata: metadata,
+                extra: "",
+            }],
+        )
+    })
+    .await
+}
+
 /// A bridge on a real loopback socket, with a clock the test moves and an audit sink it reads.
 pub struct Bridge {
     pub base: String,
