@@ -32,8 +32,11 @@ if ((${#missing[@]})); then
     created_policy=1
   fi
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-  [[ -n "$created_policy" ]] && $SUDO rm -f /usr/sbin/policy-rc.d
+  # With recommends: SimpleSAMLphp's PHP modules and Chromium's libraries come that way.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+  if [[ -n "$created_policy" ]]; then
+    $SUDO rm -f /usr/sbin/policy-rc.d
+  fi
 fi
 
 if [[ "${1:-}" != "--runtime" ]]; then
