@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::browser::{login, Outcome};
 use common::langfuse_double::LangfuseDouble;
-use common::servers::{self, free_port, Guard};
+use common::servers::{self, Guard};
 use serde_json::Value;
 use sso_bridge::policy::Role;
 
@@ -60,8 +60,9 @@ impl Running {
 /// `langfuse`: the Langfuse double's URL, to provision organization `acme` authoritatively.
 async fn start(langfuse: Option<&str>) -> Running {
     let redis = servers::redis();
-    let port = free_port();
-    let rp_port = free_port();
+    // Held until their servers start, so no other test server takes them meanwhile.
+    let (bridge_hold, port) = servers::reserve_port();
+    let (rp_hold, rp_port) = servers::reserve_port();
     let base = format!("http://127.0.0.1:{port}");
     let idp = servers::simplesamlphp(
         &format!("{base}/saml/acme/metadata"),
@@ -122,6 +123,7 @@ projects = {{ production = "MEMBER" }}
         },
     );
     std::fs::write(dir.path().join("bridge.toml"), config).unwrap();
+    drop(bridge_hold);
     let mut bridge = Guard::spawn(
         "sso-bridge serve",
         Command::new(env!("CARGO_BIN_EXE_sso-bridge"))
@@ -155,6 +157,7 @@ projects = {{ production = "MEMBER" }}
         assert!(Instant::now() < deadline, "bridge did not become ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    drop(rp_hold);
     let rp = servers::node_rp_on(&base, "client_secret_basic", true, SECRET, rp_port);
     Running {
         base,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::servers::{self, free_port};
+use common::servers::{self};
 use common::{browser, make_config, Bridge, ConnSpec, CLIENT_SECRET};
 use serde_json::Value;
 use sso_bridge::login::subject_id;
@@ -19,7 +19,8 @@ struct World {
 
 async fn world(auth_method: &str, nonce: bool) -> World {
     let redis = servers::redis();
-    let rp_port = free_port();
+    // Held until the RP starts, so no other test server takes the port meanwhile.
+    let (rp_hold, rp_port) = servers::reserve_port();
     let callback = format!("http://127.0.0.1:{rp_port}/api/auth/callback/custom");
     let mut idp = None;
     let redis_url = redis.url.clone();
@@ -43,6 +44,7 @@ async fn world(auth_method: &str, nonce: bool) -> World {
         )
     })
     .await;
+    drop(rp_hold);
     let rp = servers::node_rp_on(&bridge.base, auth_method, nonce, CLIENT_SECRET, rp_port);
     World {
         bridge,
