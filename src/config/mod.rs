@@ -14,6 +14,7 @@ use crate::policy::routing::{ConnectionDomains, DomainRule};
 use crate::policy::{Domain, Email};
 use crate::saml::metadata::IdpMetadata;
 use crate::saml::presets::{self, AttributeMap};
+use crate::saml::sp_keys::SpKeyPair;
 use crate::secret::Secret;
 use model::{ConnectionKind, DomainEntry, FileConfig};
 pub use model::{RequestBinding, SignedPart};
@@ -147,6 +148,13 @@ pub struct SamlConnection {
     pub binding: RequestBinding,
     /// Unsolicited responses accepted, and where their users land.
     pub idp_initiated: Option<IdpInitiated>,
+    /// Signs AuthnRequests (when `sign_authn_requests`); published with use="signing".
+    pub sp_signing: Option<SpKeyPair>,
+    /// Decrypts encrypted assertions; published with use="encryption". Without it an encrypted
+    /// assertion is refused.
+    pub sp_decryption: Option<SpKeyPair>,
+    pub sign_authn_requests: bool,
+    pub require_encrypted: bool,
 }
 
 /// Where an IdP-initiated login lands: the bridge remembers the verified user briefly and sends
@@ -560,6 +568,19 @@ fn resolve_saml(
         }
         _ => None,
     };
+    let (sp_signing, sp_decryption) = resolve_sp_keys(key, s, base)?;
+    if s.sign_authn_requests && sp_signing.is_none() {
+        return Err(ConfigError::new(
+            format!("{key}.saml.sign_authn_requests"),
+            "signing AuthnRequests needs sp_key_file and sp_cert_file",
+        ));
+    }
+    if s.require_encrypted && sp_decryption.is_none() {
+        return Err(ConfigError::new(
+            format!("{key}.saml.require_encrypted"),
+            "encrypted assertions need a decryption key: set sp_key_file and sp_cert_file (or sp_encryption_key_file and sp_encryption_cert_file)",
+        ));
+    }
     let sp_entity_id = s
         .sp_entity_id
         .clone()
@@ -576,7 +597,77 @@ fn resolve_saml(
         force_authn: s.force_authn,
         binding: s.binding,
         idp_initiated,
+        sp_signing,
+        sp_decryption,
+        sign_authn_requests: s.sign_authn_requests,
+        require_encrypted: s.require_encrypted,
     })
+}
+
+/// Loads the SP key pairs once. The main pair signs and, unless a separate encryption pair is
+/// named, also decrypts. Each key file goes with its certificate: one without the other is an
+/// error, so a half-finished rollover is caught at start.
+fn resolve_sp_keys(
+    key: &str,
+    s: &model::SamlSection,
+    base: &Path,
+) -> Result<(Option<SpKeyPair>, Option<SpKeyPair>), ConfigError> {
+    let load = |key_name: &str,
+                cert_name: &str,
+                key_file: &Option<PathBuf>,
+                cert_file: &Option<PathBuf>|
+     -> Result<Option<SpKeyPair>, ConfigError> {
+        let (key_file, cert_file) = match (key_file, cert_file) {
+            (None, None) => return Ok(None),
+            (Some(k), Some(c)) => (base.join(k), base.join(c)),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    format!("{key}.saml.{cert_name}"),
+                    format!("{key_name} is set: name its certificate too"),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    format!("{key}.saml.{key_name}"),
+                    format!("{cert_name} is set: name its private key too"),
+                ))
+            }
+        };
+        let read = |name: &str, path: &Path| {
+            std::fs::read(path).map_err(|e| {
+                ConfigError::new(
+                    format!("{key}.saml.{name}"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })
+        };
+        let key_pem = read(key_name, &key_file)?;
+        let cert_pem = read(cert_name, &cert_file)?;
+        SpKeyPair::from_pem(&key_pem, &cert_pem)
+            .map(Some)
+            .map_err(|e| {
+                let at = match e {
+                    crate::saml::sp_keys::SpKeyError::Certificate => cert_name,
+                    _ => key_name,
+                };
+                ConfigError::new(format!("{key}.saml.{at}"), e.to_string())
+            })
+    };
+    let main = load(
+        "sp_key_file",
+        "sp_cert_file",
+        &s.sp_key_file,
+        &s.sp_cert_file,
+    )?;
+    let separate = load(
+        "sp_encryption_key_file",
+        "sp_encryption_cert_file",
+        &s.sp_encryption_key_file,
+        &s.sp_encryption_cert_file,
+    )?;
+    // Clones share the parsed key (reference counted), nothing is parsed twice.
+    let decryption = separate.or_else(|| main.clone());
+    Ok((main, decryption))
 }
 
 /// Convenience for tests and `check`: is this a usable email for routing?

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod flow;
 pub mod saml_idp;
 pub mod servers;
+pub mod sp_keys;
 
 use std::path::Path;
 use std::sync::Arc;
