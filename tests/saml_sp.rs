@@ -162,3 +162,121 @@ fn sp_metadata_publishes_both_certificates_and_the_configured_flags() {
     assert!(xml.contains(r#"WantAssertionsSigned="false""#));
     assert!(!xml.contains("KeyDescriptor") && !xml.contains("NameIDFormat"));
 }
+
+/// A config whose connection signs AuthnRequests with the `sp` pair, with `binding`.
+fn signing_config(dir: &std::path::Path, sp: &SpPair, binding: &str) -> RuntimeConfig {
+    sp.write(dir, "sp");
+    // An entity id with characters canonical XML escapes differently from plain XML.
+    let extra = format!(
+        "{}sign_authn_requests = true\nbinding = \"{binding}\"\nforce_authn = true\nname_id_format = \"persistent\"\nsp_entity_id = \"https://sso.example.com/sp?a=1&b='x'>\"\n",
+        SpPair::config_lines("sp")
+    );
+    let idp = TestIdp::new("https://idp.acme.test");
+    let md = idp.metadata().replace(
+        "</md:IDPSSODescriptor>",
+        r#"<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.acme.test/sso-post"/></md:IDPSSODescriptor>"#,
+    );
+    std::fs::write(dir.join("idp.xml"), md).unwrap();
+    let toml = format!(
+        "public_url = \"https://sso.example.com\"\n[keys]\nfiles = [\"signing.pem\"]\ngenerate_if_missing = true\n[[connections]]\nid = \"acme\"\nkind = \"saml\"\ndomains = [\"acme.test\"]\n[connections.saml]\nidp_metadata_file = \"idp.xml\"\n{extra}"
+    );
+    config::from_toml(&toml, dir, &|_| None).unwrap()
+}
+
+/// Verifies an enveloped signature with the xmlsec1 command line tool against `cert_pem` only.
+fn xmlsec1_verifies(xml: &str, cert_pem: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.xml"), xml).unwrap();
+    std::fs::write(dir.path().join("c.pem"), cert_pem).unwrap();
+    let out = std::process::Command::new("xmlsec1")
+        .args(["--verify", "--enabled-key-data", "x509"])
+        .arg("--pubkey-cert-pem")
+        .arg(dir.path().join("c.pem"))
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest",
+        ])
+        .arg(dir.path().join("r.xml"))
+        .output()
+        .expect("xmlsec1");
+    out.status.success()
+}
+
+#[test]
+fn post_binding_requests_carry_an_enveloped_signature_xmlsec1_accepts() {
+    use base64::Engine;
+    use sso_bridge::saml::request::{self, Delivery};
+    let dir = tempfile::tempdir().unwrap();
+    let sp = SpPair::generate();
+    let cfg = signing_config(dir.path(), &sp, "post");
+    let req = request::build(&cfg.connections[0].saml, "relay-1", common::t0()).unwrap();
+    let Delivery::Post { saml_request, .. } = req.delivery else {
+        panic!("expected the POST binding")
+    };
+    let xml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(saml_request)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(xml.contains("<ds:Signature") && xml.contains(r#"ForceAuthn="true""#));
+    assert!(
+        xmlsec1_verifies(&xml, &sp.cert_pem()),
+        "xmlsec1 refused: {xml}"
+    );
+    // One change anywhere the signature covers, and it no longer verifies.
+    let tampered = xml.replace(r#"ForceAuthn="true" "#, "");
+    assert_ne!(tampered, xml);
+    assert!(!xmlsec1_verifies(&tampered, &sp.cert_pem()));
+    // Nor does it verify against another certificate.
+    assert!(!xmlsec1_verifies(&xml, &SpPair::generate().cert_pem()));
+}
+
+#[test]
+fn redirect_binding_requests_are_signed_over_the_query_string() {
+    use samael::crypto::UrlVerifier;
+    use sso_bridge::saml::request::{self, Delivery};
+    let dir = tempfile::tempdir().unwrap();
+    let sp = SpPair::generate();
+    let cfg = signing_config(dir.path(), &sp, "redirect");
+    let req = request::build(&cfg.connections[0].saml, "relay-1", common::t0()).unwrap();
+    let Delivery::Redirect(url) = req.delivery else {
+        panic!("expected the redirect binding")
+    };
+    let url = url::Url::parse(&url).unwrap();
+    let names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    assert_eq!(names, ["SAMLRequest", "RelayState", "SigAlg", "Signature"]);
+    assert_eq!(
+        common::query_param(url.as_str(), "SigAlg").as_deref(),
+        Some("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+    );
+    // samael's independent verifier of the bindings spec §3.4.4.1 rule.
+    let der = samael::crypto::CertificateDer::from(sp.cert.to_der().unwrap());
+    let verifier = UrlVerifier::from_x509(&der).unwrap();
+    assert!(verifier.verify_signed_request_url(&url).unwrap());
+    let tampered = url::Url::parse(
+        &url.as_str()
+            .replace("RelayState=relay-1", "RelayState=relay-2"),
+    )
+    .unwrap();
+    assert!(!verifier
+        .verify_signed_request_url(&tampered)
+        .unwrap_or(false));
+}
+
+#[test]
+fn unsigned_requests_are_unchanged_in_shape() {
+    use sso_bridge::saml::request::{self, Delivery};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load(dir.path(), "").unwrap();
+    let req = request::build(&cfg.connections[0].saml, "relay-1", common::t0()).unwrap();
+    let Delivery::Redirect(url) = req.delivery else {
+        panic!("expected the redirect binding")
+    };
+    let names: Vec<String> = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    assert_eq!(names, ["SAMLRequest", "RelayState"]);
+}

@@ -110,7 +110,15 @@ async fn begin_connection(
     login_id: &str,
     conn: &Connection,
 ) -> Result<Response, PageError> {
-    let req = request::build(&conn.saml, login_id, state.clock.now());
+    let req = request::build(&conn.saml, login_id, state.clock.now()).map_err(|e| {
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "request_signing",
+            "The sign-in request could not be signed.",
+            cid,
+        )
+        .logged(&e)
+    })?;
     let sent = acs::SentRequest {
         login_id: login_id.to_owned(),
         connection_id: conn.id.clone(),
