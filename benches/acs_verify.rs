@@ -4,6 +4,9 @@
 //!
 //!   cargo bench --bench acs_verify
 
+#[path = "../tests/common/saml_enc.rs"]
+#[allow(dead_code)]
+mod saml_enc;
 #[path = "../tests/common/saml_idp.rs"]
 #[allow(dead_code)]
 mod saml_idp;

@@ -50,6 +50,7 @@ pub struct Shape {
     /// The ID of the (first) assertion found directly under the root.
     pub assertion_id: Option<String>,
     pub encrypted_assertions: usize,
+    pub encrypted_assertions_under_root: usize,
     pub signatures: usize,
     /// Some ID attribute value appears twice.
     pub duplicate_id: bool,
@@ -106,7 +107,12 @@ pub fn inspect(text: &str) -> Option<Shape> {
                     }
                 }
             }
-            ("EncryptedAssertion", Some(NS_ASSERTION)) => shape.encrypted_assertions += 1,
+            ("EncryptedAssertion", Some(NS_ASSERTION)) => {
+                shape.encrypted_assertions += 1;
+                if depth == 1 {
+                    shape.encrypted_assertions_under_root += 1;
+                }
+            }
             ("Signature", Some(NS_DSIG)) => shape.signatures += 1,
             (local @ ("SignatureMethod" | "DigestMethod" | "Transform"), Some(NS_DSIG)) => {
                 let alg = node.get_attribute("Algorithm").unwrap_or_default();

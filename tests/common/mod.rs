@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod flow;
+pub mod saml_enc;
 pub mod saml_idp;
 pub mod servers;
 pub mod sp_keys;
