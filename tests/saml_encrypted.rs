@@ -339,3 +339,85 @@ fn ciphertext_changed_under_a_response_signature_is_a_signature_error() {
     let tampered = format!("{}{flipped}{}", &xml[..at], &xml[at + 1..]);
     assert_eq!(f.verify_xml(&tampered).unwrap_err(), AcsError::Signature);
 }
+
+#[test]
+fn mutated_encrypted_responses_never_panic_and_never_change_the_user() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let f = Fixture::new();
+    for content in [ContentAlg::Aes128Cbc, ContentAlg::Aes256Gcm] {
+        let mut spec = f.spec();
+        set_encryption(&mut spec, |e| e.content = content);
+        let xml = f.idp.response(&spec).into_bytes();
+        let good = f.verify_xml(std::str::from_utf8(&xml).unwrap()).unwrap();
+        let mut runner = TestRunner::new(Config {
+            cases: 96,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&(0..xml.len(), any::<u8>()), |(at, byte)| {
+                let mut bad = xml.clone();
+                bad[at] = byte;
+                // Any outcome but a different identity: most changes are refused; a few (a
+                // byte in an unsigned envelope attribute) leave the same verified user.
+                if let Ok(v) = acs::verify(&bad, f.conn(), t0()) {
+                    prop_assert_eq!(&v.email, &good.email);
+                    prop_assert_eq!(&v.subject, &good.subject);
+                    prop_assert_eq!(&v.groups, &good.groups);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn through_the_acs_an_encrypted_assertion_completes_the_login_and_failures_leak_nothing() {
+    use common::flow;
+    let idp = TestIdp::new("https://idp.acme.test");
+    let sp = SpPair::generate();
+    let metadata = idp.metadata();
+    let bridge = common::Bridge::start(t0(), |dir, base| {
+        sp.write(dir, "sp");
+        make_config(
+            dir,
+            base,
+            None,
+            &[common::REDIRECT_URI],
+            &[ConnSpec {
+                id: "acme",
+                domains: &["acme.test"],
+                idp_metadata: metadata,
+                extra: &format!("{}require_encrypted = true\n", SpPair::config_lines("sp")),
+            }],
+        )
+    })
+    .await;
+    // Our metadata, as served, offers the encryption certificate.
+    let md = reqwest::get(bridge.url("/saml/acme/metadata"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(md.contains(r#"use="encryption""#) && md.contains(&sp.cert_b64()));
+
+    let login = flow::start(&bridge, "alice@acme.test", false).await;
+    let mut spec = login.spec(&bridge, "acme");
+    spec.encrypt = Some(Encryption::new(&sp.cert));
+    login.complete(&bridge, &idp, &spec, "acme").await;
+
+    // Encrypted to another key: a refusal page naming the kind, nothing of the document.
+    let login = flow::start(&bridge, "alice@acme.test", false).await;
+    let mut spec = login.spec(&bridge, "acme");
+    spec.encrypt = Some(Encryption::new(&SpPair::generate().cert));
+    let resp = login
+        .post_acs(&bridge, "acme", &idp.response_b64(&spec))
+        .await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["x-error-kind"], "decryption");
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("could not be decrypted"));
+    assert!(!page.contains("CipherValue") && !page.contains("alice@acme.test"));
+}

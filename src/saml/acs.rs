@@ -297,13 +297,14 @@ fn verify_encrypted(
         DecryptError::Failed => AcsError::Decryption,
     })?;
     // The plaintext is as hostile as the rest (anyone can encrypt to us): the same raw checks.
-    let spliced_text = precheck(spliced.as_bytes())?;
     // A plaintext that does not parse in place is a decryption failure, not "malformed": the
-    // two must look alike, or they form a padding oracle on CBC.
-    let shape = inspect(spliced_text).map_err(|e| match e {
-        AcsError::Malformed => AcsError::Decryption,
+    // two must look alike, or they form a well-formedness oracle on CBC.
+    let unreadable = |e| match e {
+        AcsError::Malformed | AcsError::Doctype => AcsError::Decryption,
         e => e,
-    })?;
+    };
+    let spliced_text = precheck(spliced.as_bytes()).map_err(unreadable)?;
+    let shape = inspect(spliced_text).map_err(unreadable)?;
     if shape.encrypted_assertions != 0 {
         return Err(AcsError::AssertionCount);
     }
