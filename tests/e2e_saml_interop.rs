@@ -1,8 +1,9 @@
 //! Interop with a real IdP (SimpleSAMLphp 1.19) for what the bridge signs and decrypts: each
 //! signing mode of the IdP (response only, assertion only, both), assertions encrypted by the
 //! IdP (rsa-oaep-mgf1p + AES-128-CBC, the only combination it uses with a certificate), and
-//! AuthnRequests the bridge signs, which the IdP verifies against our certificate — accepting
-//! them, and refusing them once tampered with. openid-client v5 plays Langfuse throughout.
+//! AuthnRequests the bridge signs (HTTP-Redirect query signature, HTTP-POST enveloped
+//! signature), which the IdP verifies against our certificate — accepting them, and refusing
+//! them once tampered with or unsigned. openid-client v5 plays Langfuse throughout.
 
 mod common;
 
@@ -19,6 +20,12 @@ struct World {
 
 /// A bridge with an SP key pair, and SimpleSAMLphp set up with `ssp` and our certificate.
 async fn world(ssp: SspOptions, saml_extra: &str) -> World {
+    world_with(ssp, saml_extra, false).await
+}
+
+/// `post_sso`: also list SimpleSAMLphp's SSO endpoint with the HTTP-POST binding (the same
+/// SSOService.php serves both) in the metadata the bridge reads.
+async fn world_with(ssp: SspOptions, saml_extra: &str, post_sso: bool) -> World {
     let rp_port = free_port();
     let callback = format!("http://127.0.0.1:{rp_port}/api/auth/callback/custom");
     let mut idp = None;
@@ -33,7 +40,14 @@ async fn world(ssp: SspOptions, saml_extra: &str) -> World {
                 ..ssp
             },
         );
-        let metadata = server.metadata_xml();
+        let mut metadata = server.metadata_xml();
+        if post_sso {
+            let sso = format!("{}/saml2/idp/SSOService.php", server.base);
+            metadata = metadata.replace(
+                "  </md:IDPSSODescriptor>",
+                &format!("    <md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"{sso}\"/>\n  </md:IDPSSODescriptor>"),
+            );
+        }
         idp = Some(server);
         let extra = format!(
             "{}{saml_extra}\n[connections.saml.attributes]\nemail = \"email\"\nname = \"displayName\"\ngroups = \"groups\"\n",
@@ -183,6 +197,112 @@ async fn simplesamlphp_verifies_signed_authn_requests_and_refuses_tampered_ones(
     assert!(why.contains("Unable to validate signature"), "{why}");
     let cut = login.to_idp.find("&Signature=").unwrap();
     let (ok, why) = idp_accepts(&login.browser, &login.to_idp[..cut]).await;
+    assert!(!ok, "an unsigned request must be refused: {why}");
+    assert!(why.contains("no signature found"), "{why}");
+}
+
+/// The bridge's auto-submitting POST-binding page for a fresh login: (action, SAMLRequest,
+/// RelayState), and the browser holding that login's cookies.
+async fn post_binding_form(bridge: &Bridge) -> (reqwest::Client, String, String, String) {
+    use common::browser::{form_action, input_value};
+    let b = common::browser();
+    let (_, challenge) = common::pkce();
+    let mut url = url::Url::parse(&bridge.url("/oidc/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", common::CLIENT_ID)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email")
+        .append_pair("state", "s1")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let resp = b.get(url).send().await.unwrap();
+    let login_page = bridge.url(&common::location(&resp));
+    let login_id = common::query_param(&login_page, "login").unwrap();
+    let page = b
+        .post(bridge.url("/login"))
+        .form(&[("login", login_id.as_str()), ("email", "alice@acme.test")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (
+        b,
+        form_action(&page).expect("auto-post form"),
+        input_value(&page, "SAMLRequest").expect("SAMLRequest"),
+        input_value(&page, "RelayState").expect("RelayState"),
+    )
+}
+
+/// Posts an AuthnRequest to the IdP like the auto-submitting form would.
+async fn idp_accepts_post(
+    b: &reqwest::Client,
+    action: &str,
+    saml_request: &str,
+    relay: &str,
+) -> (bool, String) {
+    let resp = b
+        .post(action)
+        .form(&[("SAMLRequest", saml_request), ("RelayState", relay)])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = resp.text().await.unwrap_or_default();
+    let reason = body
+        .lines()
+        .filter(|l| l.contains("ignature") || l.contains("Exception"))
+        .map(str::trim)
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" | ");
+    (
+        // 303 after a POST: the redirect to the login form.
+        matches!(status, 302 | 303) && location.contains("loginuserpass"),
+        format!("{status} {location} {reason}"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simplesamlphp_verifies_enveloped_signatures_on_post_binding_requests() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let w = world_with(
+        SspOptions {
+            sign_assertion: true,
+            validate_authnrequest: true,
+            ..SspOptions::default()
+        },
+        "sign_authn_requests = true\nbinding = \"post\"\n",
+        true,
+    )
+    .await;
+    let (b, action, request, relay) = post_binding_form(&w.bridge).await;
+    assert!(action.starts_with(&w.idp.base), "{action}");
+    let (ok, why) = idp_accepts_post(&b, &action, &request, &relay).await;
+    assert!(ok, "the signed POST request must be accepted: {why}");
+
+    // One change under the signature, then the signature removed.
+    let (b, action, request, relay) = post_binding_form(&w.bridge).await;
+    let xml = String::from_utf8(b64.decode(&request).unwrap()).unwrap();
+    let tampered = xml.replace(r#"AllowCreate="true""#, r#"AllowCreate="false""#);
+    assert_ne!(tampered, xml);
+    let (ok, why) = idp_accepts_post(&b, &action, &b64.encode(&tampered), &relay).await;
+    // SimpleSAMLphp drops a signature whose reference fails to validate, then reports the
+    // message as unsigned; AllowCreate is the only difference from the accepted request.
+    assert!(!ok, "a tampered request must be refused: {why}");
+    assert!(why.contains("no signature found"), "{why}");
+    let start = xml.find("<ds:Signature").unwrap();
+    let end = xml.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let unsigned = format!("{}{}", &xml[..start], &xml[end..]);
+    let (ok, why) = idp_accepts_post(&b, &action, &b64.encode(&unsigned), &relay).await;
     assert!(!ok, "an unsigned request must be refused: {why}");
     assert!(why.contains("no signature found"), "{why}");
 }
