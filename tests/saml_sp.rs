@@ -280,3 +280,25 @@ fn unsigned_requests_are_unchanged_in_shape() {
         .collect();
     assert_eq!(names, ["SAMLRequest", "RelayState"]);
 }
+
+#[test]
+fn a_private_key_readable_by_others_is_flagged_by_check() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let sp = SpPair::generate();
+    sp.write(dir.path(), "sp");
+    let key = dir.path().join("sp.key");
+    let lints = |cfg: &RuntimeConfig| -> Vec<String> {
+        cfg.lints
+            .iter()
+            .filter(|l| l.key.ends_with("sp_key_file"))
+            .map(|l| l.message.clone())
+            .collect()
+    };
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = load(dir.path(), &SpPair::config_lines("sp")).unwrap();
+    assert!(lints(&cfg).is_empty());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = load(dir.path(), &SpPair::config_lines("sp")).unwrap();
+    assert!(lints(&cfg)[0].contains("chmod 600"), "{:?}", lints(&cfg));
+}

@@ -569,6 +569,20 @@ fn resolve_saml(
         _ => None,
     };
     let (sp_signing, sp_decryption) = resolve_sp_keys(key, s, base)?;
+    for (name, file) in [
+        ("sp_key_file", &s.sp_key_file),
+        ("sp_encryption_key_file", &s.sp_encryption_key_file),
+    ] {
+        if let Some(file) = file.as_ref().filter(|f| readable_by_others(&base.join(f))) {
+            lints.push(Lint {
+                key: format!("{key}.saml.{name}"),
+                message: format!(
+                    "{} can be read by other users: chmod 600 it (it decrypts every encrypted assertion)",
+                    file.display()
+                ),
+            });
+        }
+    }
     if s.sign_authn_requests && sp_signing.is_none() {
         return Err(ConfigError::new(
             format!("{key}.saml.sign_authn_requests"),
@@ -602,6 +616,12 @@ fn resolve_saml(
         sign_authn_requests: s.sign_authn_requests,
         require_encrypted: s.require_encrypted,
     })
+}
+
+/// Whether a private key file grants any permission to group or others.
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
 }
 
 /// Loads the SP key pairs once. The main pair signs and, unless a separate encryption pair is
