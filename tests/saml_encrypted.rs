@@ -421,3 +421,43 @@ async fn through_the_acs_an_encrypted_assertion_completes_the_login_and_failures
     assert!(page.contains("could not be decrypted"));
     assert!(!page.contains("CipherValue") && !page.contains("alice@acme.test"));
 }
+
+#[test]
+fn a_retired_sp_key_still_decrypts_during_a_rollover() {
+    let idp = TestIdp::new("https://idp.acme.test");
+    let (old, new) = (SpPair::generate(), SpPair::generate());
+    let dir = tempfile::tempdir().unwrap();
+    old.write(dir.path(), "old");
+    new.write(dir.path(), "new");
+    let config_with = |retired: &str| {
+        make_config(
+            dir.path(),
+            "https://sso.example.com",
+            None,
+            &[common::REDIRECT_URI],
+            &[ConnSpec {
+                id: "acme",
+                domains: &["acme.test"],
+                idp_metadata: idp.metadata(),
+                extra: &format!("{}{retired}", SpPair::config_lines("new")),
+            }],
+        )
+    };
+    let rolling = config_with("sp_retired_key_files = [\"old.key\"]\n");
+    let done = config_with("");
+    let conn = &rolling.connections[0].saml;
+    let mut spec = ResponseSpec::new(&conn.acs_url, &conn.sp_entity_id, "_req1", t0());
+    for (to, rolling_ok, done_ok) in [(&new, true, true), (&old, true, false)] {
+        spec.encrypt = Some(Encryption::new(&to.cert));
+        let xml = idp.response(&spec);
+        let verdict = |c: &RuntimeConfig| acs::verify(xml.as_bytes(), &c.connections[0].saml, t0());
+        assert_eq!(verdict(&rolling).is_ok(), rolling_ok);
+        match verdict(&done) {
+            Ok(_) => assert!(done_ok),
+            Err(e) => assert!(!done_ok && e == AcsError::Decryption, "{e:?}"),
+        }
+    }
+    // Never published: the metadata names the current certificate only.
+    let md = sso_bridge::saml::metadata::sp_metadata_xml(conn);
+    assert!(md.contains(&new.cert_b64()) && !md.contains(&old.cert_b64()));
+}

@@ -302,3 +302,21 @@ fn a_private_key_readable_by_others_is_flagged_by_check() {
     let cfg = load(dir.path(), &SpPair::config_lines("sp")).unwrap();
     assert!(lints(&cfg)[0].contains("chmod 600"), "{:?}", lints(&cfg));
 }
+
+#[test]
+fn retired_keys_need_a_current_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = SpPair::generate();
+    old.write(dir.path(), "old");
+    let err = load(dir.path(), "sp_retired_key_files = [\"old.key\"]\n").unwrap_err();
+    assert_eq!(err.key, "connections[0].saml.sp_retired_key_files[0]");
+    let err = load(
+        dir.path(),
+        &format!(
+            "{}sp_retired_key_files = [\"old.crt\"]\n",
+            SpPair::config_lines("old")
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "connections[0].saml.sp_retired_key_files[0]");
+}

@@ -14,7 +14,7 @@ use crate::policy::routing::{ConnectionDomains, DomainRule};
 use crate::policy::{Domain, Email};
 use crate::saml::metadata::IdpMetadata;
 use crate::saml::presets::{self, AttributeMap};
-use crate::saml::sp_keys::SpKeyPair;
+use crate::saml::sp_keys::{RetiredKey, SpKeyPair};
 use crate::secret::Secret;
 use model::{ConnectionKind, DomainEntry, FileConfig};
 pub use model::{RequestBinding, SignedPart};
@@ -153,6 +153,8 @@ pub struct SamlConnection {
     /// Decrypts encrypted assertions; published with use="encryption". Without it an encrypted
     /// assertion is refused.
     pub sp_decryption: Option<SpKeyPair>,
+    /// Tried after `sp_decryption` (a rollover in progress); never published.
+    pub sp_retired_keys: Vec<RetiredKey>,
     pub sign_authn_requests: bool,
     pub require_encrypted: bool,
 }
@@ -569,11 +571,22 @@ fn resolve_saml(
         _ => None,
     };
     let (sp_signing, sp_decryption) = resolve_sp_keys(key, s, base)?;
-    for (name, file) in [
-        ("sp_key_file", &s.sp_key_file),
-        ("sp_encryption_key_file", &s.sp_encryption_key_file),
-    ] {
-        if let Some(file) = file.as_ref().filter(|f| readable_by_others(&base.join(f))) {
+    let private_files = [
+        ("sp_key_file".to_owned(), s.sp_key_file.as_ref()),
+        (
+            "sp_encryption_key_file".to_owned(),
+            s.sp_encryption_key_file.as_ref(),
+        ),
+    ]
+    .into_iter()
+    .chain(
+        s.sp_retired_key_files
+            .iter()
+            .enumerate()
+            .map(|(j, f)| (format!("sp_retired_key_files[{j}]"), Some(f))),
+    );
+    for (name, file) in private_files {
+        if let Some(file) = file.filter(|f| readable_by_others(&base.join(f))) {
             lints.push(Lint {
                 key: format!("{key}.saml.{name}"),
                 message: format!(
@@ -582,6 +595,21 @@ fn resolve_saml(
                 ),
             });
         }
+    }
+    let mut sp_retired_keys = Vec::new();
+    for (j, file) in s.sp_retired_key_files.iter().enumerate() {
+        let rkey = format!("{key}.saml.sp_retired_key_files[{j}]");
+        if sp_decryption.is_none() {
+            return Err(ConfigError::new(
+                rkey,
+                "retired keys only make sense beside a current one: set sp_key_file and sp_cert_file",
+            ));
+        }
+        let path = base.join(file);
+        let pem = std::fs::read(&path)
+            .map_err(|e| ConfigError::new(&rkey, format!("cannot read {}: {e}", path.display())))?;
+        sp_retired_keys
+            .push(RetiredKey::from_pem(&pem).map_err(|e| ConfigError::new(&rkey, e.to_string()))?);
     }
     if s.sign_authn_requests && sp_signing.is_none() {
         return Err(ConfigError::new(
@@ -613,6 +641,7 @@ fn resolve_saml(
         idp_initiated,
         sp_signing,
         sp_decryption,
+        sp_retired_keys,
         sign_authn_requests: s.sign_authn_requests,
         require_encrypted: s.require_encrypted,
     })

@@ -193,6 +193,10 @@ pub struct SamlSection {
     /// A separate pair only for decrypting assertions (published with use="encryption").
     pub sp_encryption_key_file: Option<PathBuf>,
     pub sp_encryption_cert_file: Option<PathBuf>,
+    /// Private keys of retired SP certificates: still tried for decryption during a rollover,
+    /// never published.
+    #[serde(default)]
+    pub sp_retired_key_files: Vec<PathBuf>,
     /// Sign AuthnRequests with the SP key (RSA-SHA256). Off by default.
     #[serde(default)]
     pub sign_authn_requests: bool,

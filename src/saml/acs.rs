@@ -292,7 +292,10 @@ fn verify_encrypted(
     } else {
         text
     };
-    let spliced = decrypt::splice_decrypted(envelope, key.private_key()).map_err(|e| match e {
+    let keys: Vec<_> = std::iter::once(key.private_key())
+        .chain(conn.sp_retired_keys.iter().map(|k| k.private_key()))
+        .collect();
+    let spliced = decrypt::splice_decrypted(envelope, &keys).map_err(|e| match e {
         DecryptError::Algorithm => AcsError::EncryptionAlgorithm,
         DecryptError::Failed => AcsError::Decryption,
     })?;

@@ -73,8 +73,9 @@ impl Content {
 
 /// Replaces the Response's one `EncryptedAssertion` (a direct child of the root) by the
 /// decrypted assertion, and returns the whole document as text. `response` is either the raw
-/// document (no outer signature) or the canonical bytes its verified signature covers.
-pub fn splice_decrypted(response: &str, key: &PKey<Private>) -> Result<String, DecryptError> {
+/// document (no outer signature) or the canonical bytes its verified signature covers. `keys`:
+/// the current SP key first, then retired ones.
+pub fn splice_decrypted(response: &str, keys: &[&PKey<Private>]) -> Result<String, DecryptError> {
     let doc = libxml::parser::Parser::default()
         .parse_string(response)
         .map_err(|_| DecryptError::Failed)?;
@@ -84,7 +85,7 @@ pub fn splice_decrypted(response: &str, key: &PKey<Private>) -> Result<String, D
         return Err(DecryptError::Failed);
     }
     let mut encrypted_assertion = encrypted.remove(0);
-    let plaintext = decrypt_assertion(&encrypted_assertion, key)?;
+    let plaintext = decrypt_assertion(&encrypted_assertion, keys)?;
     let plaintext = element_text(&plaintext)?;
 
     // Splice through a placeholder that nothing in the document can contain: the plaintext
@@ -158,7 +159,7 @@ fn cipher_value(parent: &Node) -> Result<Vec<u8>, DecryptError> {
     b64_decode(&value.get_content())
 }
 
-fn decrypt_assertion(ea: &Node, key: &PKey<Private>) -> Result<Vec<u8>, DecryptError> {
+fn decrypt_assertion(ea: &Node, keys: &[&PKey<Private>]) -> Result<Vec<u8>, DecryptError> {
     let data = child(ea, "EncryptedData", NS_XENC).ok_or(DecryptError::Failed)?;
     if data
         .get_attribute("Type")
@@ -185,13 +186,15 @@ fn decrypt_assertion(ea: &Node, key: &PKey<Private>) -> Result<Vec<u8>, DecryptE
     }
     let mut outcome = Err(DecryptError::Failed);
     for encrypted_key in &candidates {
-        match unwrap_key(encrypted_key, key) {
-            Ok(cek) if cek.len() == content.key_len() => {
-                return decrypt_content(content, &cek, &ciphertext);
+        for key in keys {
+            match unwrap_key(encrypted_key, key) {
+                Ok(cek) if cek.len() == content.key_len() => {
+                    return decrypt_content(content, &cek, &ciphertext);
+                }
+                Ok(_) => {}
+                Err(DecryptError::Algorithm) => outcome = Err(DecryptError::Algorithm),
+                Err(DecryptError::Failed) => {}
             }
-            Ok(_) => {}
-            Err(DecryptError::Algorithm) => outcome = Err(DecryptError::Algorithm),
-            Err(DecryptError::Failed) => {}
         }
     }
     outcome

@@ -35,11 +35,7 @@ impl SpKeyPair {
     /// Parses PEM text of both files; the key must be RSA (what every IdP can encrypt to) and
     /// match the certificate, so a swapped file is a config error, not a failed login later.
     pub fn from_pem(key_pem: &[u8], cert_pem: &[u8]) -> Result<Self, SpKeyError> {
-        let key = PKey::private_key_from_pem(key_pem).map_err(|_| SpKeyError::Key)?;
-        let rsa_ok = key.rsa().is_ok_and(|r| r.size() * 8 >= MIN_RSA_BITS);
-        if !rsa_ok {
-            return Err(SpKeyError::KeyType);
-        }
+        let key = rsa_key_from_pem(key_pem)?;
         let cert = X509::from_pem(cert_pem).map_err(|_| SpKeyError::Certificate)?;
         let public = cert.public_key().map_err(|_| SpKeyError::Certificate)?;
         if !public.public_eq(&key) {
@@ -58,6 +54,36 @@ impl SpKeyPair {
 
     pub fn cert_b64(&self) -> &str {
         &self.cert_b64
+    }
+}
+
+fn rsa_key_from_pem(pem: &[u8]) -> Result<PKey<Private>, SpKeyError> {
+    let key = PKey::private_key_from_pem(pem).map_err(|_| SpKeyError::Key)?;
+    if !key.rsa().is_ok_and(|r| r.size() * 8 >= MIN_RSA_BITS) {
+        return Err(SpKeyError::KeyType);
+    }
+    Ok(key)
+}
+
+/// The private key of a retired SP certificate: no longer published, still tried when
+/// decrypting, so IdPs that have not fetched the new certificate yet keep working during a
+/// rollover.
+#[derive(Clone)]
+pub struct RetiredKey(PKey<Private>);
+
+impl RetiredKey {
+    pub fn from_pem(key_pem: &[u8]) -> Result<Self, SpKeyError> {
+        rsa_key_from_pem(key_pem).map(RetiredKey)
+    }
+
+    pub fn private_key(&self) -> &PKey<Private> {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RetiredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RetiredKey(***)")
     }
 }
 
