@@ -461,3 +461,17 @@ fn a_retired_sp_key_still_decrypts_during_a_rollover() {
     let md = sso_bridge::saml::metadata::sp_metadata_xml(conn);
     assert!(md.contains(&new.cert_b64()) && !md.contains(&old.cert_b64()));
 }
+
+#[test]
+fn a_plaintext_that_is_not_well_formed_is_a_decryption_error() {
+    // Validly encrypted to our key (anyone can), but the plaintext is broken XML: the same
+    // error as a wrong key or a bad tag, never "malformed", and never repaired by the parser.
+    let f = Fixture::new();
+    let spec = f.spec();
+    f.accepted(&spec);
+    let assertion = f.idp.sign(&spec.assertion_xml(&f.idp));
+    let broken = assertion.replacen("</saml:Issuer>", "</saml:Issuer2>", 1);
+    let encrypted = common::saml_enc::encrypt_assertion(&broken, spec.encrypt.as_ref().unwrap());
+    let xml = spec.response_xml(&f.idp, &encrypted);
+    assert_eq!(f.verify_xml(&xml).unwrap_err(), AcsError::Decryption);
+}

@@ -76,9 +76,7 @@ impl Content {
 /// document (no outer signature) or the canonical bytes its verified signature covers. `keys`:
 /// the current SP key first, then retired ones.
 pub fn splice_decrypted(response: &str, keys: &[&PKey<Private>]) -> Result<String, DecryptError> {
-    let doc = libxml::parser::Parser::default()
-        .parse_string(response)
-        .map_err(|_| DecryptError::Failed)?;
+    let doc = parse_strict(response)?;
     let root = doc.get_root_element().ok_or(DecryptError::Failed)?;
     let mut encrypted = children(&root, "EncryptedAssertion", NS_ASSERTION);
     if encrypted.len() != 1 {
@@ -102,7 +100,23 @@ pub fn splice_decrypted(response: &str, keys: &[&PKey<Private>]) -> Result<Strin
     if serialized.matches(&tag).count() != 1 {
         return Err(DecryptError::Failed);
     }
-    Ok(serialized.replacen(&tag, plaintext, 1))
+    let spliced = serialized.replacen(&tag, plaintext, 1);
+    // The plaintext must be well-formed in place. libxml's default mode would repair it; a
+    // repaired plaintext is a failure like any other here.
+    parse_strict(&spliced)?;
+    Ok(spliced)
+}
+
+/// Parses without libxml's error recovery (and without network access, without printing).
+fn parse_strict(text: &str) -> Result<libxml::tree::Document, DecryptError> {
+    let options = libxml::parser::ParserOptions {
+        recover: false,
+        no_net: true,
+        ..Default::default()
+    };
+    libxml::parser::Parser::default()
+        .parse_string_with_options(text, options)
+        .map_err(|_| DecryptError::Failed)
 }
 
 /// The plaintext as one element's text: UTF-8, an optional UTF-8 XML declaration stripped,
