@@ -62,9 +62,18 @@ pub struct Shape {
     pub transforms: Vec<String>,
 }
 
-/// Parses `text` (already checked for DOCTYPE) and walks every element once.
+/// Parses `text` (already checked for DOCTYPE) and walks every element once. Strictly: libxml's
+/// default recovery would repair a broken document into some tree, and other parsers on the
+/// way (xmlsec's, samael's serde) need not repair it the same way.
 pub fn inspect(text: &str) -> Option<Shape> {
-    let doc = libxml::parser::Parser::default().parse_string(text).ok()?;
+    let options = libxml::parser::ParserOptions {
+        recover: false,
+        no_net: true,
+        ..Default::default()
+    };
+    let doc = libxml::parser::Parser::default()
+        .parse_string_with_options(text, options)
+        .ok()?;
     let root = doc.get_root_element()?;
     let ns_of = |n: &libxml::tree::Node| n.get_namespace().map(|ns| ns.get_href());
     let mut shape = Shape {
@@ -217,6 +226,14 @@ mod tests {
         assert_eq!((s.assertions, s.assertions_under_root), (2, 1));
         assert_eq!(s.assertion_id.as_deref(), Some("_a"));
         assert!(s.duplicate_id);
+    }
+
+    #[test]
+    fn inspect_never_repairs_a_broken_document() {
+        let ok = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><a/></samlp:Response>"#;
+        assert!(inspect(ok).is_some());
+        assert!(inspect(&ok.replace("<a/>", "<a></b>")).is_none());
+        assert!(inspect(&ok.replace("<a/>", "<a>")).is_none());
     }
 
     #[test]
