@@ -400,7 +400,7 @@ fn case_016_google_nameid_follows_the_request_and_groups_may_be_absent() {
     // The AuthnRequest asks for emailAddress explicitly; the generic default asks for nothing,
     // and nothing ever asks for transient by default.
     let xml = redirect_request_xml(c.conn());
-    assert!(xml.contains(r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress" AllowCreate="true"/>"#), "{xml}");
+    assert!(xml.contains(r#"<samlp:NameIDPolicy AllowCreate="true" Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"></samlp:NameIDPolicy>"#), "{xml}");
     let generic = Case::new("example.com", "");
     let xml = redirect_request_xml(generic.conn());
     assert!(

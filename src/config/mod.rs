@@ -6,6 +6,7 @@ pub mod langfuse_env;
 pub mod model;
 pub mod policy;
 mod secrets;
+mod sp_keys;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use crate::policy::routing::{ConnectionDomains, DomainRule};
 use crate::policy::{Domain, Email};
 use crate::saml::metadata::{IdpMetadata, SharedIdp};
 use crate::saml::presets::{self, AttributeMap};
+use crate::saml::sp_keys::{RetiredKey, SpKeyPair};
 use crate::secret::Secret;
 use model::{ConnectionKind, DomainEntry, FileConfig};
 pub use model::{RequestBinding, SignedPart};
@@ -152,6 +154,15 @@ pub struct SamlConnection {
     pub binding: RequestBinding,
     /// Unsolicited responses accepted, and where their users land.
     pub idp_initiated: Option<IdpInitiated>,
+    /// Signs AuthnRequests (when `sign_authn_requests`); published with use="signing".
+    pub sp_signing: Option<SpKeyPair>,
+    /// Decrypts encrypted assertions; published with use="encryption". Without it an encrypted
+    /// assertion is refused.
+    pub sp_decryption: Option<SpKeyPair>,
+    /// Tried after `sp_decryption` (a rollover in progress); never published.
+    pub sp_retired_keys: Vec<RetiredKey>,
+    pub sign_authn_requests: bool,
+    pub require_encrypted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -638,6 +649,7 @@ fn resolve_saml(
         }
         _ => None,
     };
+    let sp = sp_keys::resolve(key, s, base, lints)?;
     let sp_entity_id = s
         .sp_entity_id
         .clone()
@@ -655,6 +667,11 @@ fn resolve_saml(
         force_authn: s.force_authn,
         binding: s.binding,
         idp_initiated,
+        sp_signing: sp.signing,
+        sp_decryption: sp.decryption,
+        sp_retired_keys: sp.retired,
+        sign_authn_requests: s.sign_authn_requests,
+        require_encrypted: s.require_encrypted,
     })
 }
 

@@ -190,6 +190,24 @@ pub struct SamlSection {
     pub binding: RequestBinding,
     /// Logins started at the IdP (an app tile). Off when omitted.
     pub idp_initiated: Option<IdpInitiatedSection>,
+    /// The SP's RSA private key (PEM, PKCS#1 or PKCS#8) and its certificate: they sign
+    /// AuthnRequests and, without a separate encryption pair, decrypt assertions. Several
+    /// connections may name the same files.
+    pub sp_key_file: Option<PathBuf>,
+    pub sp_cert_file: Option<PathBuf>,
+    /// A separate pair only for decrypting assertions (published with use="encryption").
+    pub sp_encryption_key_file: Option<PathBuf>,
+    pub sp_encryption_cert_file: Option<PathBuf>,
+    /// Private keys of retired SP certificates: still tried for decryption during a rollover,
+    /// never published.
+    #[serde(default)]
+    pub sp_retired_key_files: Vec<PathBuf>,
+    /// Sign AuthnRequests with the SP key (RSA-SHA256). Off by default.
+    #[serde(default)]
+    pub sign_authn_requests: bool,
+    /// Refuse assertions that arrive unencrypted. Off by default; needs a decryption key.
+    #[serde(default)]
+    pub require_encrypted: bool,
 }
 
 fn d_refresh() -> u64 {

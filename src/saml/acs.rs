@@ -4,7 +4,8 @@
 //! checks the signature against the configured IdP certificates only, then reads every claim from
 //! the exact bytes the signature covers (xmlsec's pre-digest output), and makes every time check
 //! itself against the `now` it is given. samael's own checks (wall clock, lenient) are never
-//! called. `accept` adds what needs the store: single-use InResponseTo and the replay cache.
+//! called. Encrypted assertions are decrypted first (`decrypt`) and then face the same checks.
+//! `accept` adds what needs the store: single-use InResponseTo and the replay cache.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use samael::schema::{Assertion, Response};
 use serde::{Deserialize, Serialize};
 
 use super::claims;
-use super::metadata::IdpMetadata;
+use super::decrypt::{self, DecryptError};
 use super::xml::{
     self, canonical_root, refuse_doctype, refuse_foreign_encoding, NS_ASSERTION, NS_PROTOCOL,
 };
@@ -77,8 +78,14 @@ pub enum AcsError {
     Malformed,
     #[error("the SAML response must contain exactly one assertion")]
     AssertionCount,
-    #[error("the SAML response is encrypted, which this connection does not support yet")]
+    #[error("the SAML assertion is encrypted, but this connection has no SP decryption key (sp_key_file and sp_cert_file)")]
     Encrypted,
+    #[error("this connection requires encrypted SAML assertions, and this one is not encrypted")]
+    NotEncrypted,
+    #[error("the encrypted SAML assertion could not be decrypted with this connection's SP key")]
+    Decryption,
+    #[error("the SAML assertion is encrypted with an algorithm the bridge refuses (use RSA-OAEP key transport with AES-GCM or AES-CBC; RSA PKCS#1 v1.5 is never accepted)")]
+    EncryptionAlgorithm,
     #[error("the SAML response is not signed")]
     Unsigned,
     #[error(
@@ -148,6 +155,9 @@ impl AcsError {
             AcsError::Malformed => "malformed",
             AcsError::AssertionCount => "assertion_count",
             AcsError::Encrypted => "encrypted",
+            AcsError::NotEncrypted => "not_encrypted",
+            AcsError::Decryption => "decryption",
+            AcsError::EncryptionAlgorithm => "encryption_algorithm",
             AcsError::Unsigned => "unsigned",
             AcsError::Signature => "signature",
             AcsError::Algorithm => "algorithm",
@@ -219,10 +229,27 @@ pub fn verify(
     if xml.len() > MAX_RESPONSE_BYTES {
         return Err(AcsError::TooLarge);
     }
+    let text = precheck(xml)?;
+    let shape = inspect(text)?;
+    if shape.encrypted_assertions > 0 {
+        return verify_encrypted(text, &shape, conn, now);
+    }
+    if conn.require_encrypted {
+        return Err(AcsError::NotEncrypted);
+    }
+    verify_document(text, &shape, conn, now, false)
+}
+
+/// The checks on raw bytes, before any parser sees them.
+fn precheck(xml: &[u8]) -> Result<&str, AcsError> {
     xml::quiet_xmlsec_errors();
     refuse_foreign_encoding(xml).map_err(|_| AcsError::Malformed)?;
     refuse_doctype(xml).map_err(|_| AcsError::Doctype)?;
-    let text = std::str::from_utf8(xml).map_err(|_| AcsError::Malformed)?;
+    std::str::from_utf8(xml).map_err(|_| AcsError::Malformed)
+}
+
+/// One parse and walk: a Response root, no DTD, no ID twice.
+fn inspect(text: &str) -> Result<xml::Shape, AcsError> {
     let shape = xml::inspect(text).ok_or(AcsError::Malformed)?;
     if shape.has_dtd {
         return Err(AcsError::Doctype);
@@ -233,30 +260,112 @@ pub fn verify(
     if shape.duplicate_id {
         return Err(AcsError::DuplicateId);
     }
-    if shape.encrypted_assertions > 0 {
-        return Err(AcsError::Encrypted);
+    Ok(shape)
+}
+
+/// Decrypt, then verify. An outer Response signature is verified first, over the ciphertext,
+/// and the ciphertext is then taken from the bytes it covers. The decrypted assertion is put
+/// back in place of the EncryptedAssertion and the result goes through every check of a plain
+/// response: with the outer signature already spent, the assertion must then carry its own
+/// signature unless the Response was signed (the SP's certificate is public, so anyone can
+/// encrypt an assertion of their own making).
+fn verify_encrypted(
+    text: &str,
+    shape: &xml::Shape,
+    conn: &SamlConnection,
+    now: DateTime<Utc>,
+) -> Result<VerifiedAssertion, AcsError> {
+    // One EncryptedAssertion, in place, and no plain assertion anywhere beside it: a plain one
+    // next to an encrypted one is a wrapping attempt whichever of them is signed.
+    if shape.encrypted_assertions != 1
+        || shape.encrypted_assertions_under_root != 1
+        || shape.assertions != 0
+    {
+        return Err(AcsError::AssertionCount);
     }
+    let key = conn.sp_decryption.as_ref().ok_or(AcsError::Encrypted)?;
+    let outer_signed = shape.signatures > 0;
+    let verified_envelope;
+    let envelope = if outer_signed {
+        check_algorithms(shape, conn.allow_sha1)?;
+        verified_envelope = verify_signatures(text, conn)?;
+        if canonical_root(&verified_envelope) != Some(("Response", NS_PROTOCOL)) {
+            return Err(AcsError::Signature);
+        }
+        verified_envelope.as_str()
+    } else {
+        text
+    };
+    let keys: Vec<_> = std::iter::once(key.private_key())
+        .chain(conn.sp_retired_keys.iter().map(|k| k.private_key()))
+        .collect();
+    let spliced = decrypt::splice_decrypted(envelope, &keys).map_err(|e| match e {
+        DecryptError::Algorithm => AcsError::EncryptionAlgorithm,
+        DecryptError::Failed => AcsError::Decryption,
+    })?;
+    // The plaintext is as hostile as the rest (anyone can encrypt to us): the same raw checks.
+    // A plaintext that does not parse in place is a decryption failure, not "malformed": the
+    // two must look alike, or they form a well-formedness oracle on CBC.
+    let unreadable = |e| match e {
+        AcsError::Malformed | AcsError::Doctype => AcsError::Decryption,
+        e => e,
+    };
+    let spliced_text = precheck(spliced.as_bytes()).map_err(unreadable)?;
+    let shape = inspect(spliced_text).map_err(unreadable)?;
+    if shape.encrypted_assertions != 0 {
+        return Err(AcsError::AssertionCount);
+    }
+    verify_document(spliced_text, &shape, conn, now, outer_signed)
+}
+
+/// The IdP metadata in force (URL-sourced metadata may not have loaded yet).
+fn idp(conn: &SamlConnection) -> Result<std::sync::Arc<super::metadata::IdpMetadata>, AcsError> {
+    conn.idp.current().ok_or(AcsError::MetadataUnavailable)
+}
+
+/// Every signature in the document must verify against a configured certificate (a second
+/// signature by another key is fatal, field case 003 D); the result is the canonical bytes
+/// the signature covers, and every claim is read from those bytes only.
+fn verify_signatures(text: &str, conn: &SamlConnection) -> Result<String, AcsError> {
+    XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
+        text,
+        &idp(conn)?.signing_certs,
+        ReduceMode::PreDigest,
+        (!conn.allow_sha1).then_some(ALLOWED_ALGORITHMS),
+    )
+    .map_err(|_| AcsError::Signature)
+}
+
+/// Verifies a response holding one plain assertion. `outer_signed`: this document is the
+/// decrypted form of a response whose own signature has verified and covered the ciphertext,
+/// so an assertion without a signature of its own is still covered.
+fn verify_document(
+    text: &str,
+    shape: &xml::Shape,
+    conn: &SamlConnection,
+    now: DateTime<Utc>,
+    outer_signed: bool,
+) -> Result<VerifiedAssertion, AcsError> {
     // Exactly one assertion in the whole document, directly under the Response: every
     // signature-wrapping placement (XSW1-8) needs a second copy or a moved one.
     if shape.assertions != 1 || shape.assertions_under_root != 1 {
         return Err(AcsError::AssertionCount);
     }
     if shape.signatures == 0 {
-        return Err(AcsError::Unsigned);
+        if !outer_signed {
+            return Err(AcsError::Unsigned);
+        }
+        if conn.require_signed == SignedPart::Assertion {
+            return Err(AcsError::SignaturePolicy("the assertion"));
+        }
+        // Built from the verified canonical Response and the plaintext of the ciphertext it
+        // covered: every byte here is covered by the outer signature.
+        let mut envelope = text.parse::<Response>().map_err(|_| AcsError::Malformed)?;
+        let assertion = envelope.assertion.take().ok_or(AcsError::AssertionCount)?;
+        return finish(&envelope, &assertion, conn, now);
     }
-    check_algorithms(&shape, conn.allow_sha1)?;
-
-    // Every signature in the document must verify against a configured certificate (a second
-    // signature by another key is fatal, field case 003 D); the result is the canonical bytes
-    // the signature covers, and every claim is read from those bytes only.
-    let idp = conn.idp.current().ok_or(AcsError::MetadataUnavailable)?;
-    let signed = XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
-        text,
-        &idp.signing_certs,
-        ReduceMode::PreDigest,
-        (!conn.allow_sha1).then_some(ALLOWED_ALGORITHMS),
-    )
-    .map_err(|_| AcsError::Signature)?;
+    check_algorithms(shape, conn.allow_sha1)?;
+    let signed = verify_signatures(text, conn)?;
 
     let (envelope, assertion) = match canonical_root(&signed) {
         Some(("Response", NS_PROTOCOL)) => {
@@ -272,7 +381,7 @@ pub fn verify(
             (response, assertion)
         }
         Some(("Assertion", NS_ASSERTION)) => {
-            if conn.require_signed == SignedPart::Response {
+            if conn.require_signed == SignedPart::Response && !outer_signed {
                 return Err(AcsError::SignaturePolicy("the response"));
             }
             let assertion = signed
@@ -290,16 +399,25 @@ pub fn verify(
         // A signature over anything else (an Issuer, an extension) covers no claims.
         _ => return Err(AcsError::Signature),
     };
+    finish(&envelope, &assertion, conn, now)
+}
 
-    check_envelope(&envelope, conn, &idp)?;
-    let confirmed = check_assertion(&assertion, conn, &idp, now)?;
+/// The checks every verified assertion gets, and the claims read from it.
+fn finish(
+    envelope: &Response,
+    assertion: &Assertion,
+    conn: &SamlConnection,
+    now: DateTime<Utc>,
+) -> Result<VerifiedAssertion, AcsError> {
+    check_envelope(envelope, conn)?;
+    let confirmed = check_assertion(assertion, conn, now)?;
     let in_response_to = match (envelope.in_response_to.as_deref(), confirmed) {
         (Some(r), Some(c)) if r != c => return Err(AcsError::InResponseTo),
         (_, Some(c)) => Some(c),
         (Some(r), None) if !r.is_empty() => Some(r.to_owned()),
         _ => None,
     };
-    let claims = claims::extract(&assertion, &conn.attributes)?;
+    let claims = claims::extract(assertion, &conn.attributes)?;
 
     let skew = chrono::Duration::from_std(conn.clock_skew).unwrap_or_default();
     let latest = assertion
@@ -360,13 +478,9 @@ fn assertion_signature_covers_itself(a: &Assertion) -> bool {
     })
 }
 
-fn check_envelope(
-    response: &Response,
-    conn: &SamlConnection,
-    idp: &IdpMetadata,
-) -> Result<(), AcsError> {
+fn check_envelope(response: &Response, conn: &SamlConnection) -> Result<(), AcsError> {
     if let Some(issuer) = response.issuer.as_ref().and_then(|i| i.value.as_deref()) {
-        if issuer != idp.entity_id {
+        if issuer != idp(conn)?.entity_id {
             return Err(AcsError::Issuer);
         }
     }
@@ -397,11 +511,10 @@ fn check_envelope(
 fn check_assertion(
     a: &Assertion,
     conn: &SamlConnection,
-    idp: &IdpMetadata,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, AcsError> {
     let skew = chrono::Duration::from_std(conn.clock_skew).unwrap_or_default();
-    if a.issuer.value.as_deref() != Some(idp.entity_id.as_str()) {
+    if a.issuer.value.as_deref() != Some(idp(conn)?.entity_id.as_str()) {
         return Err(AcsError::Issuer);
     }
     if a.issue_instant > now + skew {

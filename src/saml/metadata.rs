@@ -5,6 +5,7 @@ use samael::crypto::{decode_x509_cert, CertificateDer};
 use samael::metadata::EntityDescriptor;
 
 use super::xml::{escape, refuse_doctype};
+use crate::config::{SamlConnection, SignedPart};
 
 const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
@@ -153,20 +154,59 @@ impl SharedIdp {
     }
 }
 
-/// Our SP metadata for one connection.
-pub fn sp_metadata_xml(sp_entity_id: &str, acs_url: &str) -> String {
+/// Content encryption and key transport algorithms `decrypt` handles, strongest first: IdPs
+/// that read our metadata (Shibboleth, Keycloak) pick from this list.
+const ENCRYPTION_METHODS: &[&str] = &[
+    "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+    "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+    "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+    "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+    "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+];
+
+/// Our SP metadata for one connection: the signing and encryption certificates we hold, whether
+/// our AuthnRequests are signed, and the NameID format we ask for (none listed when the IdP's
+/// app setting decides).
+pub fn sp_metadata_xml(conn: &SamlConnection) -> String {
+    let key_descriptor = |key_use: &str, cert_b64: &str, methods: &str| {
+        format!(
+            r#"    <md:KeyDescriptor use="{key_use}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{methods}</md:KeyDescriptor>
+"#
+        )
+    };
+    let mut keys = String::new();
+    if let Some(pair) = &conn.sp_signing {
+        keys.push_str(&key_descriptor("signing", pair.cert_b64(), ""));
+    }
+    if let Some(pair) = &conn.sp_decryption {
+        let methods: String = ENCRYPTION_METHODS
+            .iter()
+            .map(|m| format!(r#"<md:EncryptionMethod Algorithm="{m}"/>"#))
+            .collect();
+        keys.push_str(&key_descriptor("encryption", pair.cert_b64(), &methods));
+    }
+    let name_id_format = conn
+        .name_id_format
+        .as_deref()
+        .map(|f| format!("    <md:NameIDFormat>{}</md:NameIDFormat>\n", escape(f)))
+        .unwrap_or_default();
+    // WantAssertionsSigned tells the IdP to sign the assertion itself: wanted unless this
+    // connection insists on (only) the response signature.
+    let want_assertions_signed = conn.require_signed != SignedPart::Response;
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
-  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
-    <md:AssertionConsumerService Binding="{post}" Location="{acs}" index="0" isDefault="true"/>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="{want}" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+{keys}{name_id_format}    <md:AssertionConsumerService Binding="{post}" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>
 "#,
-        entity = escape(sp_entity_id),
+        entity = escape(&conn.sp_entity_id),
+        signed = conn.sign_authn_requests,
+        want = want_assertions_signed,
         post = BINDING_POST,
-        acs = escape(acs_url),
+        acs = escape(&conn.acs_url),
     )
 }
 

@@ -50,6 +50,7 @@ pub struct Shape {
     /// The ID of the (first) assertion found directly under the root.
     pub assertion_id: Option<String>,
     pub encrypted_assertions: usize,
+    pub encrypted_assertions_under_root: usize,
     pub signatures: usize,
     /// Some ID attribute value appears twice.
     pub duplicate_id: bool,
@@ -61,9 +62,18 @@ pub struct Shape {
     pub transforms: Vec<String>,
 }
 
-/// Parses `text` (already checked for DOCTYPE) and walks every element once.
+/// Parses `text` (already checked for DOCTYPE) and walks every element once. Strictly: libxml's
+/// default recovery would repair a broken document into some tree, and other parsers on the
+/// way (xmlsec's, samael's serde) need not repair it the same way.
 pub fn inspect(text: &str) -> Option<Shape> {
-    let doc = libxml::parser::Parser::default().parse_string(text).ok()?;
+    let options = libxml::parser::ParserOptions {
+        recover: false,
+        no_net: true,
+        ..Default::default()
+    };
+    let doc = libxml::parser::Parser::default()
+        .parse_string_with_options(text, options)
+        .ok()?;
     let root = doc.get_root_element()?;
     let ns_of = |n: &libxml::tree::Node| n.get_namespace().map(|ns| ns.get_href());
     let mut shape = Shape {
@@ -106,7 +116,12 @@ pub fn inspect(text: &str) -> Option<Shape> {
                     }
                 }
             }
-            ("EncryptedAssertion", Some(NS_ASSERTION)) => shape.encrypted_assertions += 1,
+            ("EncryptedAssertion", Some(NS_ASSERTION)) => {
+                shape.encrypted_assertions += 1;
+                if depth == 1 {
+                    shape.encrypted_assertions_under_root += 1;
+                }
+            }
             ("Signature", Some(NS_DSIG)) => shape.signatures += 1,
             (local @ ("SignatureMethod" | "DigestMethod" | "Transform"), Some(NS_DSIG)) => {
                 let alg = node.get_attribute("Algorithm").unwrap_or_default();
@@ -253,6 +268,14 @@ mod tests {
         assert_eq!((s.assertions, s.assertions_under_root), (2, 1));
         assert_eq!(s.assertion_id.as_deref(), Some("_a"));
         assert!(s.duplicate_id);
+    }
+
+    #[test]
+    fn inspect_never_repairs_a_broken_document() {
+        let ok = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><a/></samlp:Response>"#;
+        assert!(inspect(ok).is_some());
+        assert!(inspect(&ok.replace("<a/>", "<a></b>")).is_none());
+        assert!(inspect(&ok.replace("<a/>", "<a>")).is_none());
     }
 
     #[test]

@@ -110,8 +110,9 @@ async fn begin_connection(
     login_id: &str,
     conn: &Connection,
 ) -> Result<Response, PageError> {
-    let Some(req) = request::build(&conn.saml, login_id, state.clock.now()) else {
-        return Err(PageError::new(
+    let req = match request::build(&conn.saml, login_id, state.clock.now()) {
+        Ok(r) => r,
+        Err(request::BuildError::NoMetadata) => return Err(PageError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "metadata_unavailable",
             "The identity provider's metadata could not be loaded yet, so sign-in cannot start.",
@@ -120,7 +121,16 @@ async fn begin_connection(
         .logged(&format!(
             "connection {} has no usable IdP metadata",
             conn.id
-        )));
+        ))),
+        Err(e) => {
+            return Err(PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "request_signing",
+                "The sign-in request could not be signed.",
+                cid,
+            )
+            .logged(&e))
+        }
     };
     let sent = acs::SentRequest {
         login_id: login_id.to_owned(),

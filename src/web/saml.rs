@@ -39,7 +39,7 @@ pub async fn metadata(
         .config
         .connection(&connection)
         .ok_or_else(|| unknown_connection(&cid.0))?;
-    let xml = sp_metadata_xml(&conn.saml.sp_entity_id, &conn.saml.acs_url);
+    let xml = sp_metadata_xml(&conn.saml);
     let mut resp = xml.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

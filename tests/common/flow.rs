@@ -16,6 +16,8 @@ pub struct Login {
     pub relay_state: String,
     /// The AuthnRequest id the response must answer.
     pub request_id: String,
+    /// The URL the bridge sent the browser to (the IdP's SSO endpoint with the request).
+    pub to_idp: String,
 }
 
 /// authorize → login page → email → redirect to the IdP. Returns the login at the IdP.
@@ -70,6 +72,7 @@ pub async fn start(bridge: &Bridge, email: &str, nonce: bool) -> Login {
         nonce,
         relay_state,
         request_id: request_id(&xml),
+        to_idp,
     }
 }
 

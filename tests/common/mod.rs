@@ -6,8 +6,10 @@
 pub mod browser;
 pub mod flow;
 pub mod langfuse_double;
+pub mod saml_enc;
 pub mod saml_idp;
 pub mod servers;
+pub mod sp_keys;
 
 use std::path::Path;
 use std::sync::Arc;

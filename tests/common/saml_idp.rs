@@ -86,6 +86,9 @@ impl TestIdp {
         if spec.sign_assertion {
             assertion = self.sign(&assertion);
         }
+        if let Some(enc) = &spec.encrypt {
+            assertion = super::saml_enc::encrypt_assertion(&assertion, enc);
+        }
         let response = spec.response_xml(self, &assertion);
         if spec.sign_response {
             self.sign(&response)
@@ -147,6 +150,8 @@ pub struct ResponseSpec {
     pub raw_not_before: Option<String>,
     pub raw_not_on_or_after: Option<String>,
     pub raw_issue_instant: Option<String>,
+    /// Encrypt the (signed) assertion to the SP's certificate.
+    pub encrypt: Option<super::saml_enc::Encryption>,
 }
 
 pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
@@ -189,6 +194,7 @@ impl ResponseSpec {
             raw_not_before: None,
             raw_not_on_or_after: None,
             raw_issue_instant: None,
+            encrypt: None,
         }
     }
 

@@ -138,11 +138,34 @@ pub fn simplesamlphp(
     sign_response: bool,
     sign_assertion: bool,
 ) -> SimpleSamlPhp {
+    simplesamlphp_with(
+        sp_entity_id,
+        acs_url,
+        &SspOptions {
+            sign_response,
+            sign_assertion,
+            ..SspOptions::default()
+        },
+    )
+}
+
+/// What prepare.py is told beyond the SP's identity.
+#[derive(Default)]
+pub struct SspOptions {
+    pub sign_response: bool,
+    pub sign_assertion: bool,
+    /// The SP certificate (PEM) for saml20-sp-remote: verifies AuthnRequests, encrypts to.
+    pub sp_cert_pem: Option<String>,
+    pub validate_authnrequest: bool,
+    pub encrypt: bool,
+}
+
+pub fn simplesamlphp_with(sp_entity_id: &str, acs_url: &str, o: &SspOptions) -> SimpleSamlPhp {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let yn = |b: bool| if b { "yes" } else { "no" };
-    let status = Command::new("python3")
-        .arg(repo_root().join("tests/support/simplesamlphp/prepare.py"))
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo_root().join("tests/support/simplesamlphp/prepare.py"))
         .args(["--dir"])
         .arg(dir.path())
         .args([
@@ -155,13 +178,21 @@ pub fn simplesamlphp(
         ])
         .args([
             "--sign-response",
-            yn(sign_response),
+            yn(o.sign_response),
             "--sign-assertion",
-            yn(sign_assertion),
+            yn(o.sign_assertion),
+            "--validate-authnrequest",
+            yn(o.validate_authnrequest),
+            "--encrypt",
+            yn(o.encrypt),
             "--quiet",
-        ])
-        .status()
-        .expect("python3");
+        ]);
+    if let Some(pem) = &o.sp_cert_pem {
+        let path = dir.path().join("sp-cert.pem");
+        std::fs::write(&path, pem).unwrap();
+        cmd.arg("--sp-cert").arg(path);
+    }
+    let status = cmd.status().expect("python3");
     assert!(status.success(), "prepare.py failed");
     let guard = Guard::spawn(
         "php -S (SimpleSAMLphp)",
