@@ -154,3 +154,39 @@ fn metadata_source_config_errors() {
         "http is flagged"
     );
 }
+
+/// During a rollover the IdP publishes both certificates: responses signed with either verify,
+/// and one signed by a third key still does not.
+#[test]
+fn metadata_with_two_signing_certificates_accepts_either() {
+    let old = TestIdp::new("https://idp.acme.test");
+    let new = TestIdp::new("https://idp.acme.test");
+    let stranger = TestIdp::new("https://idp.acme.test");
+    let both = old.metadata().replace(
+        "</md:KeyDescriptor>",
+        &format!(
+            "</md:KeyDescriptor><md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>",
+            new.cert_b64()
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("idp.xml"), both).unwrap();
+    let toml = "public_url = \"https://sso.example.com\"\n[keys]\nfiles = [\"k.pem\"]\n[[connections]]\nid = \"acme\"\nkind = \"saml\"\ndomains = [\"acme.test\"]\n[connections.saml]\nidp_metadata_file = \"idp.xml\"\n";
+    let cfg = config::from_toml(toml, dir.path(), &|_| None).unwrap();
+    assert_eq!(
+        cfg.connections[0]
+            .saml
+            .idp
+            .current()
+            .unwrap()
+            .signing_certs
+            .len(),
+        2
+    );
+    verify_from(&cfg, &old).unwrap();
+    verify_from(&cfg, &new).unwrap();
+    assert_eq!(
+        verify_from(&cfg, &stranger).unwrap_err(),
+        AcsError::Signature
+    );
+}
