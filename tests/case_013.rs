@@ -7,8 +7,7 @@ mod common;
 use common::flow;
 use common::saml_idp::TestIdp;
 use common::{
-    browser, location, make_config, pkce, query_param, t0, Bridge, ConnSpec, CLIENT_ID,
-    REDIRECT_URI,
+    browser, location, make_config, pkce, query_param, t0, Bridge, ConnSpec, REDIRECT_URI,
 };
 
 struct Tenants {
@@ -57,14 +56,7 @@ async fn tenants(acme_extra_domain: &str) -> Tenants {
 async fn route(bridge: &Bridge, email: &str) -> Result<String, u16> {
     let b = browser();
     let (_, challenge) = pkce();
-    let mut url = url::Url::parse(&bridge.url("/oidc/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", CLIENT_ID)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    let url = common::authorize_url(&bridge, &challenge, &[]);
     let resp = b.get(url).send().await.unwrap();
     let login_id = query_param(&bridge.url(&location(&resp)), "login").unwrap();
     let resp = b

@@ -336,14 +336,7 @@ async fn unknown_domain_on_the_login_page_says_so() {
     let bridge = bridge_with(&idp, None).await;
     let b = browser();
     let (_, challenge) = pkce();
-    let mut url = url::Url::parse(&bridge.url("/oidc/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", CLIENT_ID)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    let url = common::authorize_url(&bridge, &challenge, &[]);
     let resp = b.get(url).send().await.unwrap();
     let login_id = query_param(&bridge.url(&location(&resp)), "login").unwrap();
     let resp = b
@@ -638,15 +631,7 @@ async fn login_hint_skips_the_page_when_it_routes_to_one_connection() {
     let bridge = bridge_with(&idp, None).await;
     let (_, challenge) = pkce();
     let authorize = |hint: &str| {
-        let mut url = url::Url::parse(&bridge.url("/oidc/authorize")).unwrap();
-        url.query_pairs_mut()
-            .append_pair("client_id", CLIENT_ID)
-            .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("response_type", "code")
-            .append_pair("scope", "openid")
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("login_hint", hint);
+        let url = common::authorize_url(&bridge, &challenge, &[("login_hint", hint)]);
         url
     };
     let resp = browser()
@@ -704,15 +689,7 @@ async fn several_connections_for_one_domain_let_the_user_choose() {
     .await;
     let b = browser();
     let (_, challenge) = pkce();
-    let mut url = url::Url::parse(&bridge.url("/oidc/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", CLIENT_ID)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("login_hint", "alice@acme.test");
+    let url = common::authorize_url(&bridge, &challenge, &[("login_hint", "alice@acme.test")]);
     // A hint that routes to two connections does not skip the page.
     let resp = b.get(url).send().await.unwrap();
     let login_id = query_param(&bridge.url(&location(&resp)), "login").unwrap();

@@ -213,6 +213,21 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     v
 }
 
+/// An authorize URL for the test client (code flow, scope openid, PKCE S256 with `challenge`),
+/// plus `extra` parameters.
+pub fn authorize_url(bridge: &Bridge, challenge: &str, extra: &[(&str, &str)]) -> url::Url {
+    let mut url = url::Url::parse(&bridge.url("/oidc/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256")
+        .extend_pairs(extra);
+    url
+}
+
 /// PKCE verifier and its S256 challenge.
 pub fn pkce() -> (String, String) {
     use base64::Engine;
