@@ -630,10 +630,8 @@ async fn login_hint_skips_the_page_when_it_routes_to_one_connection() {
     let idp = TestIdp::new("https://idp.acme.test");
     let bridge = bridge_with(&idp, None).await;
     let (_, challenge) = pkce();
-    let authorize = |hint: &str| {
-        let url = common::authorize_url(&bridge, &challenge, &[("login_hint", hint)]);
-        url
-    };
+    let authorize =
+        |hint: &str| common::authorize_url(&bridge, &challenge, &[("login_hint", hint)]);
     let resp = browser()
         .get(authorize("Alice@Acme.Test"))
         .send()
