@@ -56,7 +56,7 @@ async fn tenants(acme_extra_domain: &str) -> Tenants {
 async fn route(bridge: &Bridge, email: &str) -> Result<String, u16> {
     let b = browser();
     let (_, challenge) = pkce();
-    let url = common::authorize_url(&bridge, &challenge, &[]);
+    let url = common::authorize_url(bridge, &challenge, &[]);
     let resp = b.get(url).send().await.unwrap();
     let login_id = query_param(&bridge.url(&location(&resp)), "login").unwrap();
     let resp = b
