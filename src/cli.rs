@@ -327,9 +327,9 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
                 .append(true)
                 .open(p)
                 .map_err(|e| anyhow::anyhow!("audit.file: cannot open {}: {e}", p.display()))?;
-            Arc::new(JsonLines::new(Box::new(f)))
+            Arc::new(JsonLines::new(Box::new(f), Arc::new(SystemClock)))
         }
-        None => Arc::new(JsonLines::stdout()),
+        None => Arc::new(JsonLines::stdout(Arc::new(SystemClock))),
     };
     let metadata_client = crate::metadata_refresh::http_client();
     crate::metadata_refresh::initial_load(&metadata_client, &cfg).await?;

@@ -118,10 +118,13 @@ pub(crate) async fn reconcile(path: &Path, dry_run: bool, concurrency: usize) ->
             .append(true)
             .open(p)
         {
-            Ok(f) => Arc::new(JsonLines::new(Box::new(f))),
+            Ok(f) => Arc::new(JsonLines::new(Box::new(f), Arc::new(SystemClock))),
             Err(e) => return fail(&format!("audit.file: cannot open {}: {e}", p.display())),
         },
-        None => Arc::new(JsonLines::new(Box::new(std::io::stderr()))),
+        None => Arc::new(JsonLines::new(
+            Box::new(std::io::stderr()),
+            Arc::new(SystemClock),
+        )),
     };
     let run_id = format!("reconcile-{}", crate::secret::random_token(6));
     let verb = if dry_run { "planned" } else { "applied" };

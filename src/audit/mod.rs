@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
+
+use crate::clock::SharedClock;
 use serde::Serialize;
 
 use crate::policy::{Decision, Role};
@@ -106,27 +108,32 @@ pub trait Sink: Send + Sync + 'static {
 
 pub type SharedSink = Arc<dyn Sink>;
 
-/// JSON lines to any writer (stdout, a file).
+/// JSON lines to any writer (stdout, a file), stamped by the bridge's `Clock`.
 pub struct JsonLines {
     out: Mutex<Box<dyn Write + Send>>,
+    clock: SharedClock,
 }
 
 impl JsonLines {
-    pub fn new(out: Box<dyn Write + Send>) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, clock: SharedClock) -> Self {
         Self {
             out: Mutex::new(out),
+            clock,
         }
     }
 
-    pub fn stdout() -> Self {
-        Self::new(Box::new(std::io::stdout()))
+    pub fn stdout(clock: SharedClock) -> Self {
+        Self::new(Box::new(std::io::stdout()), clock)
     }
 }
 
 impl Sink for JsonLines {
     fn record(&self, correlation_id: &str, event: &Event) {
         let line = Line {
-            time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            time: self
+                .clock
+                .now()
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
             correlation_id,
             event,
         };
@@ -157,5 +164,57 @@ impl Sink for MemorySink {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((correlation_id.to_owned(), event.clone()));
+    }
+}
+
+#[cfg(test)]
+mod json_lines_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A shared buffer the test can read after the sink wrote to it.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_json_object_per_line_stamped_by_the_clock() {
+        let clock = crate::clock::ManualClock::new(
+            chrono::Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap(),
+        );
+        let buf = Buffer::default();
+        let sink = JsonLines::new(Box::new(buf.clone()), clock);
+        sink.record(
+            "cid-1",
+            &Event::LoginStarted {
+                client_id: "langfuse".into(),
+            },
+        );
+        sink.record(
+            "cid-2",
+            &Event::TokenIssued {
+                client_id: "langfuse".into(),
+                sub: "s".into(),
+            },
+        );
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["time"], "2026-12-03T12:00:00.000Z");
+        assert_eq!(lines[0]["correlation_id"], "cid-1");
+        assert_eq!(lines[0]["event"], "login_started");
+        assert_eq!(lines[1]["event"], "token_issued");
     }
 }
