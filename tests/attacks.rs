@@ -5,60 +5,12 @@
 mod common;
 
 use common::saml_idp::{ResponseSpec, TestIdp};
-use common::{make_config, t0, ConnSpec};
-use sso_bridge::config::RuntimeConfig;
-use sso_bridge::saml::acs::{self, AcsError, VerifiedAssertion};
+use common::t0;
+use sso_bridge::saml::acs::{self, AcsError};
 
-const PUBLIC: &str = "https://sso.example.com";
-
-struct Fixture {
-    idp: TestIdp,
-    config: RuntimeConfig,
-    _dir: tempfile::TempDir,
-}
+type Fixture = common::acs_fixture::AcsFixture;
 
 impl Fixture {
-    fn new() -> Self {
-        let idp = TestIdp::new("https://idp.acme.test");
-        let dir = tempfile::tempdir().unwrap();
-        let config = make_config(
-            dir.path(),
-            PUBLIC,
-            None,
-            &[common::REDIRECT_URI],
-            &[ConnSpec {
-                id: "acme",
-                domains: &["acme.test"],
-                idp_metadata: idp.metadata(),
-                extra: "",
-            }],
-        );
-        Fixture {
-            idp,
-            config,
-            _dir: dir,
-        }
-    }
-
-    fn conn(&self) -> &sso_bridge::config::SamlConnection {
-        &self.config.connections[0].saml
-    }
-
-    fn spec(&self) -> ResponseSpec {
-        ResponseSpec::new(
-            &self.conn().acs_url,
-            &self.conn().sp_entity_id,
-            "_req1",
-            t0(),
-        )
-    }
-
-    fn verify_xml(&self, xml: &str) -> Result<VerifiedAssertion, AcsError> {
-        acs::verify(xml.as_bytes(), self.conn(), t0())
-    }
-
-    /// A response whose assertion is first edited by `edit_assertion` and then signed (so the
-    /// IdP really signed the edited assertion), wrapped in an unsigned Response.
     fn signed_edited(
         &self,
         spec: &ResponseSpec,

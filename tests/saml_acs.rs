@@ -6,67 +6,12 @@ mod common;
 
 use chrono::Duration;
 use common::saml_idp::{ResponseSpec, TestIdp, RSA_SHA1, SHA1};
-use common::{make_config, t0, ConnSpec};
-use sso_bridge::config::RuntimeConfig;
-use sso_bridge::saml::acs::{self, AcsError, VerifiedAssertion};
+use common::t0;
+use sso_bridge::saml::acs::{self, AcsError};
 
-const PUBLIC: &str = "https://sso.example.com";
-
-struct Fixture {
-    idp: TestIdp,
-    config: RuntimeConfig,
-    _dir: tempfile::TempDir,
-}
+type Fixture = common::acs_fixture::AcsFixture;
 
 impl Fixture {
-    fn new() -> Self {
-        Self::with("")
-    }
-
-    fn with(extra: &'static str) -> Self {
-        let idp = TestIdp::new("https://idp.acme.test");
-        let dir = tempfile::tempdir().unwrap();
-        let config = make_config(
-            dir.path(),
-            PUBLIC,
-            None,
-            &[common::REDIRECT_URI],
-            &[ConnSpec {
-                id: "acme",
-                domains: &["acme.test"],
-                idp_metadata: idp.metadata(),
-                extra,
-            }],
-        );
-        Fixture {
-            idp,
-            config,
-            _dir: dir,
-        }
-    }
-
-    fn conn(&self) -> &sso_bridge::config::SamlConnection {
-        &self.config.connections[0].saml
-    }
-
-    fn spec(&self) -> ResponseSpec {
-        ResponseSpec::new(
-            &self.conn().acs_url,
-            &self.conn().sp_entity_id,
-            "_req1",
-            t0(),
-        )
-    }
-
-    fn verify_xml(&self, xml: &str) -> Result<VerifiedAssertion, AcsError> {
-        acs::verify(xml.as_bytes(), self.conn(), t0())
-    }
-
-    fn verify(&self, spec: &ResponseSpec) -> Result<VerifiedAssertion, AcsError> {
-        self.verify_xml(&self.idp.response(spec))
-    }
-
-    /// Asserts `spec` is accepted, then that `mutate(spec)` fails with `expected`.
     fn refuses(&self, mutate: impl FnOnce(&mut ResponseSpec), expected: AcsError) {
         let spec = self.spec();
         self.verify(&spec)

@@ -8,14 +8,20 @@ use common::saml_enc::{ContentAlg, Digest, Encryption, KeyPlacement, Transport};
 use common::saml_idp::{ResponseSpec, TestIdp};
 use common::sp_keys::SpPair;
 use common::{make_config, t0, ConnSpec};
-use sso_bridge::config::{RuntimeConfig, SamlConnection};
+use sso_bridge::config::RuntimeConfig;
 use sso_bridge::saml::acs::{self, AcsError, VerifiedAssertion};
 
+/// The shared ACS fixture, with an SP key pair the test IdP encrypts to.
 struct Fixture {
-    idp: TestIdp,
+    base: common::acs_fixture::AcsFixture,
     sp: SpPair,
-    config: RuntimeConfig,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = common::acs_fixture::AcsFixture;
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
 }
 
 impl Fixture {
@@ -24,53 +30,19 @@ impl Fixture {
     }
 
     fn with(extra: &str) -> Self {
-        let idp = TestIdp::new("https://idp.acme.test");
         let sp = SpPair::generate();
-        let dir = tempfile::tempdir().unwrap();
-        sp.write(dir.path(), "sp");
-        let extra = format!("{}{extra}", SpPair::config_lines("sp"));
-        let config = make_config(
-            dir.path(),
-            "https://sso.example.com",
-            None,
-            &[common::REDIRECT_URI],
-            &[ConnSpec {
-                id: "acme",
-                domains: &["acme.test"],
-                idp_metadata: idp.metadata(),
-                extra: &extra,
-            }],
-        );
-        Fixture {
-            idp,
-            sp,
-            config,
-            _dir: dir,
-        }
-    }
-
-    fn conn(&self) -> &SamlConnection {
-        &self.config.connections[0].saml
+        let base = common::acs_fixture::AcsFixture::with_setup(|dir| {
+            sp.write(dir, "sp");
+            format!("{}{extra}", SpPair::config_lines("sp"))
+        });
+        Fixture { base, sp }
     }
 
     /// A valid response whose assertion is signed, then encrypted; the Response is unsigned.
     fn spec(&self) -> ResponseSpec {
-        let mut s = ResponseSpec::new(
-            &self.conn().acs_url,
-            &self.conn().sp_entity_id,
-            "_req1",
-            t0(),
-        );
+        let mut s = self.base.spec();
         s.encrypt = Some(Encryption::new(&self.sp.cert));
         s
-    }
-
-    fn verify_xml(&self, xml: &str) -> Result<VerifiedAssertion, AcsError> {
-        acs::verify(xml.as_bytes(), self.conn(), t0())
-    }
-
-    fn verify(&self, spec: &ResponseSpec) -> Result<VerifiedAssertion, AcsError> {
-        self.verify_xml(&self.idp.response(spec))
     }
 
     fn accepted(&self, spec: &ResponseSpec) -> VerifiedAssertion {

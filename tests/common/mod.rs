@@ -3,6 +3,7 @@
 //! injected clock and audit sink, and a real `redis-server` on a free port.
 #![allow(dead_code)]
 
+pub mod acs_fixture;
 pub mod browser;
 pub mod flow;
 pub mod langfuse_double;
