@@ -147,17 +147,7 @@ pub fn success_redirect(
     state: Option<&str>,
     issuer: &str,
 ) -> String {
-    let mut url = url::Url::parse(redirect_uri)
-        .unwrap_or_else(|_| url::Url::parse("about:invalid").expect("static URL"));
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("code", code);
-        if let Some(s) = state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", issuer);
-    }
-    url.into()
+    redirect_with(redirect_uri, &[("code", code)], state, issuer)
 }
 
 /// The error redirect for `AuthorizeError::Redirect` (and later login refusals).
@@ -168,12 +158,27 @@ pub fn error_redirect(
     state: Option<&str>,
     issuer: &str,
 ) -> String {
+    redirect_with(
+        redirect_uri,
+        &[("error", error), ("error_description", description)],
+        state,
+        issuer,
+    )
+}
+
+/// `redirect_uri` (already matched against the client's registered URIs, so it parses) with
+/// `pairs`, then `state` when the client sent one, then `iss`.
+fn redirect_with(
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
     let mut url = url::Url::parse(redirect_uri)
         .unwrap_or_else(|_| url::Url::parse("about:invalid").expect("static URL"));
     {
         let mut q = url.query_pairs_mut();
-        q.append_pair("error", error);
-        q.append_pair("error_description", description);
+        q.extend_pairs(pairs);
         if let Some(s) = state {
             q.append_pair("state", s);
         }
