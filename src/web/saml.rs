@@ -237,16 +237,9 @@ pub async fn acs(
     super::provision::at_login(&state, cid, &identity, &decision).await?;
 
     if let (Solicitation::Unsolicited { .. }, Some(target)) = (how, &conn.saml.idp_initiated) {
-        state.audit.record(
-            cid,
-            &Event::LoginSucceeded {
-                connection: conn.id.clone(),
-                sub: identity.sub(),
-                email: identity.email.to_string(),
-                groups: identity.groups.clone(),
-                decision,
-            },
-        );
+        state
+            .audit
+            .record(cid, &login_succeeded(&identity, decision));
         return unsolicited_hand_off(&state, cid, identity, target).await;
     }
 
@@ -263,16 +256,9 @@ pub async fn acs(
     )
     .await
     .map_err(|e| store_down(cid, &e))?;
-    state.audit.record(
-        cid,
-        &Event::LoginSucceeded {
-            connection: conn.id.clone(),
-            sub: identity.sub(),
-            email: identity.email.to_string(),
-            groups: identity.groups.clone(),
-            decision,
-        },
-    );
+    state
+        .audit
+        .record(cid, &login_succeeded(&identity, decision));
     let to = authorize::success_redirect(
         &pending.redirect_uri,
         &code,
@@ -280,6 +266,17 @@ pub async fn acs(
         &state.config.public_url,
     );
     Ok(clear_binding_cookie(Redirect::to(&to).into_response()))
+}
+
+/// The audit event of an allowed login, whichever way it continues.
+fn login_succeeded(identity: &Identity, decision: Decision) -> Event {
+    Event::LoginSucceeded {
+        connection: identity.connection_id.clone(),
+        sub: identity.sub(),
+        email: identity.email.to_string(),
+        groups: identity.groups.clone(),
+        decision,
+    }
 }
 
 /// What a refused user is told: which groups to ask for, when the config allows naming them.
